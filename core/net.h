@@ -80,7 +80,9 @@ typedef struct eim_net_handlers {
    * message, 0 for binary. data is valid only during the call. */
   void (*on_ws_message)(void *ctx, eim_ws *ws, int text, const char *data, size_t len);
   /* The WebSocket is closed (by either side, for any reason). After this call
-   * returns, ws is freed; it is called exactly once per accepted ws. */
+   * returns, ws is freed; it is called exactly once per accepted ws, and
+   * never from inside eim_ws_send_text() or eim_ws_close() (always from a
+   * later libuv callback), so callers may iterate their lists while sending. */
   void (*on_ws_close)(void *ctx, eim_ws *ws);
 } eim_net_handlers;
 

@@ -1,0 +1,32 @@
+/* The membership cache: conversation_id -> member user_ids, loaded from the
+ * store on first use and kept current by the creates and member additions
+ * this node makes. Every chat, push and read checks membership here and
+ * fans out from here. Loop thread only. */
+#ifndef EIM_CONVCACHE_H
+#define EIM_CONVCACHE_H
+
+#include <stddef.h>
+
+#include "exampleim/plugin.h"
+
+typedef struct eim_convc eim_convc;
+typedef void (*eim_convc_cb)(void *ctx, const eim_convc *c, int rc, const char *why);
+
+struct eim_convc {
+  char *id;
+  char **members;
+  size_t n, cap;
+  int ready;                 /* 0 while loading */
+  struct convc_waiter *waiters;
+};
+
+/* Calls cb(ctx, c, EIM_OK) with the conversation's entry, at once when
+ * cached, else after loading it; or cb(ctx, NULL, code, why) when the
+ * conversation is unknown (EIM_ENOTFOUND) or the store failed. */
+void eim_convc_with(const char *conversation_id, eim_convc_cb cb, void *ctx);
+int eim_convc_is_member(const eim_convc *c, const char *user_id);
+/* Records (or refreshes) a conversation's members from a store result. */
+void eim_convc_put(const char *conversation_id, const char *const *members, size_t n);
+void eim_convc_free_all(void);
+
+#endif

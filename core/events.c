@@ -1,0 +1,67 @@
+#include "events.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "convcache.h"
+#include "json.h"
+#include "log.h"
+
+typedef struct {
+  char *text;
+  size_t len;
+  const eim_client *except; /* compared by address only, never dereferenced */
+  eim_metric_event ev;
+} fanout;
+
+static char *wrap_event(const char *type, cJSON *data) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "type", type);
+  cJSON_AddItemToObject(o, "data", data);
+  return eim_json_print(o);
+}
+
+static void fanout_to_members(void *ctx, const eim_convc *c, int rc, const char *why) {
+  fanout *f = ctx;
+  if (rc == EIM_OK) {
+    for (size_t i = 0; i < c->n; i++) eim_send_to_user(c->members[i], f->text, f->len, f->except, f->ev);
+  } else {
+    EIM_LOG_W("msg=\"event not delivered\" reason=\"%s\"", why ? why : "?");
+  }
+  cJSON_free(f->text);
+  free(f);
+}
+
+static void to_members(const char *conversation_id, char *text, const eim_client *except,
+                       eim_metric_event ev) {
+  fanout *f = malloc(sizeof *f);
+  if (f == NULL || text == NULL) {
+    free(f);
+    cJSON_free(text);
+    return;
+  }
+  *f = (fanout){text, strlen(text), except, ev};
+  eim_convc_with(conversation_id, fanout_to_members, f);
+}
+
+void eim_event_chat(const eim_msg *m, const eim_client *except) {
+  to_members(m->conversation_id, wrap_event("conversation.chat", eim_json_message(m)), except,
+             EIM_M_EV_CHAT);
+}
+
+void eim_event_read(const char *conversation_id, const char *user_id, uint64_t read_seq,
+                    const eim_client *except) {
+  cJSON *d = cJSON_CreateObject();
+  cJSON_AddStringToObject(d, "conversation_id", conversation_id);
+  cJSON_AddStringToObject(d, "user_id", user_id);
+  cJSON_AddNumberToObject(d, "read_seq", (double)read_seq);
+  to_members(conversation_id, wrap_event("conversation.read", d), except, EIM_M_EV_READ);
+}
+
+void eim_event_created(const eim_conv *c, const char *const *users, size_t n) {
+  char *text = wrap_event("conversation.created", eim_json_conversation(c));
+  if (text == NULL) return;
+  size_t len = strlen(text);
+  for (size_t i = 0; i < n; i++) eim_send_to_user(users[i], text, len, NULL, EIM_M_EV_CREATED);
+  cJSON_free(text);
+}

@@ -1,0 +1,21 @@
+/* Events to clients (protocol.md, Events): built once, written to every
+ * addressed connection on this node. This is the in-process delivery used
+ * when no queue plugin is enabled. Loop thread only. */
+#ifndef EIM_EVENTS_H
+#define EIM_EVENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "exampleim/plugin.h"
+#include "sessions.h"
+
+/* conversation.chat to every member connection but `except`. */
+void eim_event_chat(const eim_msg *m, const eim_client *except);
+/* conversation.read receipt to every member connection but `except`. */
+void eim_event_read(const char *conversation_id, const char *user_id, uint64_t read_seq,
+                    const eim_client *except);
+/* conversation.created to the connections of the given users. */
+void eim_event_created(const eim_conv *c, const char *const *users, size_t n);
+
+#endif

