@@ -13,6 +13,7 @@
 #include "dispatch.h"
 #include "errors.h"
 #include "events.h"
+#include "history.h"
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
@@ -167,7 +168,9 @@ typedef struct api_op {
   eim_conv_new cnew;
   const char **ids;
   size_t nids;
-  eim_history_q hq;
+  eim_page_dir dir;
+  uint64_t page_seq;
+  uint32_t limit;
   uint64_t seq;
   /* outputs */
   eim_user user;
@@ -708,7 +711,8 @@ static void history_done(eim_job *j) {
 
 static void history_store(eim_job *j, void *conn) {
   api_op *op = j->ctx;
-  j->rc = eim_srv.store->history(conn, &op->hq, &op->msgs, &j->arena, &j->err);
+  j->rc = eim_history_page(eim_srv.store, conn, op->conv_id, op->dir, op->page_seq, op->limit,
+                           &op->msgs, &j->arena, &j->err);
 }
 
 static void history_member(api_op *op) { op_call(op, history_store); }
@@ -732,12 +736,9 @@ static void route_history(eim_http_conn *c, const eim_http_req *req, const char 
   if (op == NULL) return;
   snprintf(op->user_id, sizeof op->user_id, "%s", user_id);
   snprintf(op->conv_id, sizeof op->conv_id, "%s", conv_id);
-  op->hq.conversation_id = op->conv_id;
-  op->hq.before_seq = hb ? before : 0;
-  op->hq.after_seq = ha ? after : 0;
-  /* before_seq=0 pages before nothing: there is nothing before seq 1 either. */
-  if (hb && before == 0) op->hq.before_seq = 1;
-  op->hq.limit = limit > HISTORY_MAX ? HISTORY_MAX : (uint32_t)limit;
+  op->dir = ha ? EIM_PAGE_AFTER : hb ? EIM_PAGE_BEFORE : EIM_PAGE_LATEST;
+  op->page_seq = ha ? after : before;
+  op->limit = limit > HISTORY_MAX ? HISTORY_MAX : (uint32_t)limit;
   with_membership(op, history_member);
 }
 

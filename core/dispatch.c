@@ -12,6 +12,7 @@
 #include "errors.h"
 #include "events.h"
 #include "filters.h"
+#include "history.h"
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
@@ -339,8 +340,8 @@ static void handle_read(wsreq *r) {
 
 static void sync_work(eim_job *j, void *conn) {
   wsreq *r = j->ctx;
-  eim_history_q q = {r->conversation_id, 0, r->seq, r->limit};
-  j->rc = eim_srv.store->history(conn, &q, &r->list, &j->arena, &j->err);
+  j->rc = eim_history_page(eim_srv.store, conn, r->conversation_id, EIM_PAGE_AFTER, r->seq, r->limit,
+                           &r->list, &j->arena, &j->err);
 }
 
 static void sync_done(eim_job *j) {

@@ -119,17 +119,21 @@ int main(int argc, char **argv) {
 
   uv_loop_t *loop = uv_default_loop();
   int status = 0;
+  /* Handlers first: "listening" is logged inside eim_server_start, and a
+   * SIGTERM right after it must find them. */
+  uv_signal_init(loop, &sig_int);
+  uv_signal_init(loop, &sig_term);
+  uv_signal_init(loop, &sig_hup);
+  uv_signal_start(&sig_int, on_signal, SIGINT);
+  uv_signal_start(&sig_term, on_signal, SIGTERM);
+  uv_signal_start(&sig_hup, on_signal, SIGHUP);
   if (eim_server_start(loop, &cfg) != 0) {
     status = 1;
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_hup, NULL);
     eim_workers_stop();
     eim_mailbox_close();
-  } else {
-    uv_signal_init(loop, &sig_int);
-    uv_signal_init(loop, &sig_term);
-    uv_signal_init(loop, &sig_hup);
-    uv_signal_start(&sig_int, on_signal, SIGINT);
-    uv_signal_start(&sig_term, on_signal, SIGTERM);
-    uv_signal_start(&sig_hup, on_signal, SIGHUP);
   }
   uv_run(loop, UV_RUN_DEFAULT);
   eim_server_free();

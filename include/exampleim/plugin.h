@@ -218,7 +218,11 @@ typedef struct eim_conv_new {
 
 /* History query: messages always in ascending seq. after_seq > 0 gives the
  * first `limit` with seq > after_seq; else before_seq > 0 gives the last
- * `limit` with seq < before_seq; neither gives the latest `limit`. */
+ * `limit` with seq < before_seq; neither gives the latest `limit`. has_more
+ * says whether more exist in the paging direction (for the latest page:
+ * older ones). An unknown conversation gives EIM_ENOTFOUND or an empty
+ * list. (The host asks for the first page as before_seq = limit + 1, since
+ * seqs are gapless from 1.) */
 typedef struct eim_history_q {
   const char *conversation_id;
   uint64_t before_seq;

@@ -1,0 +1,28 @@
+#include "history.h"
+
+#include <string.h>
+
+int eim_history_page(const eim_store_ops *store, void *conn, const char *conversation_id,
+                     eim_page_dir dir, uint64_t seq, uint32_t limit, eim_msg_list *out,
+                     eim_arena *a, eim_err *err) {
+  memset(out, 0, sizeof *out);
+  eim_history_q q = {conversation_id, 0, 0, limit};
+  if (dir == EIM_PAGE_BEFORE) {
+    if (seq <= 1) return EIM_OK; /* nothing comes before seq 1 */
+    q.before_seq = seq;
+  } else if (dir == EIM_PAGE_AFTER && seq > 0) {
+    q.after_seq = seq;
+  } else if (dir == EIM_PAGE_AFTER) {
+    /* Seqs are gapless from 1, so "the first limit" are the ones below
+     * limit + 1; one more tells whether there is more. */
+    q.before_seq = (uint64_t)limit + 2;
+    q.limit = limit + 1;
+    int rc = store->history(conn, &q, out, a, err);
+    if (rc == EIM_OK) {
+      out->has_more = out->n > limit;
+      if (out->n > limit) out->n = limit;
+    }
+    return rc;
+  }
+  return store->history(conn, &q, out, a, err);
+}
