@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "convcache.h"
 #include "dispatch.h"
 #include "errors.h"
@@ -245,7 +246,9 @@ static void push_to_conversation(wsreq *r) {
   const eim_convc *c = eim_hmap_get(&eim_srv.convs, r->conversation_id);
   size_t len = strlen(text), delivered = 0;
   for (size_t i = 0; c != NULL && i < c->n; i++)
-    delivered += eim_send_to_user(c->members[i], text, len, r->cl, EIM_M_EV_PUSH);
+    delivered += eim_send_to_user(c->members[i], text, len, r->cl, EIM_M_EV_PUSH) +
+                 eim_cluster_remote_count(c->members[i]);
+  eim_cluster_to_members(r->conversation_id, text);
   cJSON_free(text);
   push_ack(r, delivered);
 }
@@ -292,7 +295,9 @@ static void handle_push(wsreq *r) {
     req_error(r, EIM_PE_INTERNAL, "out of memory");
     return;
   }
-  size_t delivered = eim_send_to_user(to_user, text, strlen(text), r->cl, EIM_M_EV_PUSH);
+  size_t delivered = eim_send_to_user(to_user, text, strlen(text), r->cl, EIM_M_EV_PUSH) +
+                     eim_cluster_remote_count(to_user);
+  eim_cluster_to_users(&to_user, 1, text);
   cJSON_free(text);
   push_ack(r, delivered);
 }
@@ -526,6 +531,7 @@ typedef struct upgrade_op {
   size_t nh;
   char **names, **values;
   eim_id_list peers;
+  eim_conv_list convs; /* cluster mode: where delivery starts, per conversation */
 } upgrade_op;
 
 static void upgrade_free(upgrade_op *u) {
@@ -542,6 +548,8 @@ static void upgrade_free(upgrade_op *u) {
 static void upgrade_work(eim_job *j, void *conn) {
   upgrade_op *u = j->ctx;
   j->rc = eim_srv.store->user_peers(conn, u->cl->user_id, &u->peers, &j->arena, &j->err);
+  if (j->rc == EIM_OK && eim_cluster_enabled())
+    j->rc = eim_srv.store->conv_list(conn, u->cl->user_id, &u->convs, &j->arena, &j->err);
 }
 
 static void upgrade_done(eim_job *j) {
@@ -568,6 +576,8 @@ static void upgrade_done(eim_job *j) {
       eim_client_unref(cl);
     } else {
       cl->ws = ws;
+      for (size_t i = 0; i < u->convs.n; i++)
+        eim_cluster_seq_baseline(u->convs.items[i].conversation_id, u->convs.items[i].max_seq);
       if (eim_sess_attach(cl, u->peers.ids, u->peers.n) != 0) eim_ws_close(ws, 1011, "out of memory");
     }
   }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "convcache.h"
 #include "json.h"
 #include "log.h"
@@ -45,6 +46,10 @@ static void to_members(const char *conversation_id, char *text, const eim_client
 }
 
 void eim_event_chat(const eim_msg *m, const eim_client *except) {
+  if (eim_cluster_enabled()) {
+    eim_cluster_chat(m, except);
+    return;
+  }
   to_members(m->conversation_id, wrap_event("conversation.chat", eim_json_message(m)), except,
              EIM_M_EV_CHAT);
 }
@@ -55,7 +60,9 @@ void eim_event_read(const char *conversation_id, const char *user_id, uint64_t r
   cJSON_AddStringToObject(d, "conversation_id", conversation_id);
   cJSON_AddStringToObject(d, "user_id", user_id);
   cJSON_AddNumberToObject(d, "read_seq", (double)read_seq);
-  to_members(conversation_id, wrap_event("conversation.read", d), except, EIM_M_EV_READ);
+  char *text = wrap_event("conversation.read", d);
+  if (text != NULL) eim_cluster_to_members(conversation_id, text);
+  to_members(conversation_id, text, except, EIM_M_EV_READ);
 }
 
 void eim_event_created(const eim_conv *c, const char *const *users, size_t n) {
@@ -64,4 +71,5 @@ void eim_event_created(const eim_conv *c, const char *const *users, size_t n) {
   size_t len = strlen(text);
   for (size_t i = 0; i < n; i++) eim_send_to_user(users[i], text, len, NULL, EIM_M_EV_CREATED);
   cJSON_free(text);
+  eim_cluster_conversation(c, users, n);
 }

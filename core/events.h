@@ -1,6 +1,6 @@
 /* Events to clients (protocol.md, Events): built once, written to every
- * addressed connection on this node. This is the in-process delivery used
- * when no queue plugin is enabled. Loop thread only. */
+ * addressed connection on this node, and handed to the cluster layer for the
+ * other nodes when a queue plugin is enabled. Loop thread only. */
 #ifndef EIM_EVENTS_H
 #define EIM_EVENTS_H
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
+#include "cluster.h"
 #include "convcache.h"
 #include "log.h"
 #include "mailbox.h"
@@ -86,7 +87,7 @@ int eim_server_start(uv_loop_t *loop, eim_config *cfg) {
     EIM_LOG_E("msg=\"store unavailable\" file=%s reason=\"%s\"", s->conf_path, err);
     return -1;
   }
-  if (eim_api_init() != 0 || eim_static_load(cfg->web_dir) != 0) {
+  if (eim_api_init() != 0 || eim_static_load(cfg->web_dir) != 0 || eim_cluster_start() != 0) {
     EIM_LOG_E("msg=\"start-up failed\"");
     return -1;
   }
@@ -135,6 +136,7 @@ static void net_closed(void *arg) {
 }
 
 static void finish_shutdown(void) {
+  eim_cluster_stop();
   uv_timer_stop(&eim_srv.sweep);
   uv_close((uv_handle_t *)&eim_srv.sweep, NULL);
   uv_close((uv_handle_t *)&drain_timer, NULL);

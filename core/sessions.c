@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "json.h"
 #include "log.h"
 #include "server.h"
@@ -31,7 +32,7 @@ eim_usess *eim_sess_get(const char *user_id) { return eim_hmap_get(&eim_srv.user
 
 int eim_user_online(const char *user_id) {
   eim_usess *s = eim_sess_get(user_id);
-  return s != NULL && s->nclients > 0;
+  return (s != NULL && s->nclients > 0) || eim_cluster_remote_count(user_id) > 0;
 }
 
 void eim_client_send(eim_client *cl, const char *text, size_t len) {
@@ -52,19 +53,37 @@ size_t eim_send_to_user(const char *user_id, const char *text, size_t len,
   return n;
 }
 
-/* Tells every online peer of s that s's user went online or offline. */
-static void announce(eim_usess *s, int online) {
+static char *presence_text(const char *user_id, int online) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "type", "presence");
   cJSON *d = cJSON_AddObjectToObject(o, "data");
-  cJSON_AddStringToObject(d, "user_id", s->user_id);
+  cJSON_AddStringToObject(d, "user_id", user_id);
   cJSON_AddBoolToObject(d, "online", online);
-  char *text = eim_json_print(o);
+  return eim_json_print(o);
+}
+
+/* Tells s's peers with connections here that s's user went online or
+ * offline. */
+static void announce(eim_usess *s, int online) {
+  char *text = presence_text(s->user_id, online);
   if (text == NULL) return;
   size_t len = strlen(text);
   const char *peer;
   for (size_t it = 0; eim_hmap_next(&s->peers, &it, &peer, NULL);)
     eim_send_to_user(peer, text, len, NULL, EIM_M_EV_PRESENCE);
+  cJSON_free(text);
+}
+
+void eim_sess_announce_peer(const char *user_id, int online) {
+  char *text = NULL;
+  size_t len = 0;
+  eim_usess *s;
+  for (size_t it = 0; eim_hmap_next(&eim_srv.users, &it, NULL, (void **)&s);) {
+    if (eim_hmap_get(&s->peers, user_id) == NULL) continue;
+    if (text == NULL && (text = presence_text(user_id, online)) == NULL) return;
+    if (len == 0) len = strlen(text);
+    eim_send_to_user(s->user_id, text, len, NULL, EIM_M_EV_PRESENCE);
+  }
   cJSON_free(text);
 }
 
@@ -93,7 +112,10 @@ int eim_sess_attach(eim_client *cl, const char *const *peers, size_t npeers) {
   if (s->clients) s->clients->prev = cl;
   s->clients = cl;
   s->nclients++;
-  if (first) announce(s, 1);
+  /* Online is cluster-wide: a user already connected elsewhere is not
+   * announced again. */
+  if (first && eim_cluster_remote_count(s->user_id) == 0) announce(s, 1);
+  eim_cluster_local_count(s->user_id, s->nclients);
   return 0;
 }
 
@@ -111,9 +133,10 @@ void eim_sess_detach(eim_client *cl) {
   if (cl->next) cl->next->prev = cl->prev;
   cl->prev = cl->next = NULL;
   cl->sess = NULL;
-  if (--s->nclients > 0) return;
+  eim_cluster_local_count(s->user_id, --s->nclients);
+  if (s->nclients > 0) return;
   eim_hmap_del(&eim_srv.users, s->user_id);
-  announce(s, 0);
+  if (eim_cluster_remote_count(s->user_id) == 0) announce(s, 0);
   sess_free(s);
 }
 

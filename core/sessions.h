@@ -47,7 +47,11 @@ int eim_sess_attach(eim_client *cl, const char *const *peers, size_t npeers);
 void eim_sess_detach(eim_client *cl);
 
 eim_usess *eim_sess_get(const char *user_id);
+/* Online anywhere in the cluster. */
 int eim_user_online(const char *user_id);
+/* Tells the users here who have user_id as a peer that it went online or
+ * offline (a change seen on another node). */
+void eim_sess_announce_peer(const char *user_id, int online);
 /* Records that the members of one conversation are now peers of each
  * other, for those that have sessions. */
 void eim_sess_add_peers(const char *const *members, size_t n);
