@@ -1,8 +1,9 @@
 #!/bin/sh
-# expect-fail.sh KIT PLUGIN CONFIG LINE: passes when the kit fails on
-# PLUGIN, prints LINE (a FAIL line prefix), and ends with its tally.
+# expect-fail.sh KIT PLUGIN CONFIG LINE [KIND]: passes when the kit (for
+# KIND, default store) fails on PLUGIN, prints LINE (a FAIL line prefix),
+# and ends with its tally.
 set -u
-out=$("$1" store "$2" "$3")
+out=$("$1" "${5:-store}" "$2" "$3")
 rc=$?
 printf '%s\n' "$out"
 if [ "$rc" -ne 1 ]; then

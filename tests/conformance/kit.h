@@ -9,6 +9,15 @@
 #include <exampleim/plugin.h>
 #include <stdio.h>
 
+/* kit_main.c: the tally and its one line per check. */
+typedef struct kit_tally {
+  int passed, failed;
+} kit_tally;
+void kit_report(kit_tally *t, const char *name, int ok, const char *why);
+
+/* kit_filter.c: the filter contract. */
+void kit_filter_checks(kit_tally *t, const eim_plugin_desc *d, const char *cfg_path);
+
 /* kit_host.c: the test host. The data directory is a fresh temporary one
  * that kit_host_close removes. */
 int kit_host_open(eim_host *h, const char *plugin_name);

@@ -1,5 +1,5 @@
 /*
- * exampleim-conformance KIND PLUGIN.so CONFIG_FILE
+ * exampleim-conformance KIND PLUGIN.so CONFIG_FILE    (KIND: store or filter)
  *
  * Loads a plugin the way the server does (dlopen RTLD_NOW | RTLD_LOCAL, one
  * descriptor function), checks its descriptor, starts it with the kit's own
@@ -15,11 +15,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-typedef struct kit_tally {
-  int passed, failed;
-} kit_tally;
-
-static void kit_report(kit_tally *t, const char *name, int ok, const char *why) {
+void kit_report(kit_tally *t, const char *name, int ok, const char *why) {
   if (ok) {
     t->passed++;
     printf("ok - %s\n", name);
@@ -76,7 +72,14 @@ static int kit_descriptor(kit_tally *t, const eim_plugin_desc *d) {
   kit_report(t, "descriptor.fields", ok, "name, version, init and fini are required");
   if (!ok)
     return 0;
-  ok = d->store != NULL && d->store->version >= EIM_STORE_OPS_V1;
+  return 1;
+}
+
+/* Checks that the descriptor provides a store, with every v1 function. */
+static int kit_store_descriptor(kit_tally *t, const eim_plugin_desc *d) {
+  char why[512];
+  int ok = d->store != NULL && d->store->version >= EIM_STORE_OPS_V1;
+
   snprintf(why, sizeof why, "%s", d->store == NULL ? "no store ops" : "store ops version 0");
   kit_report(t, "descriptor.store_ops", ok, why);
   if (!ok)
@@ -150,8 +153,11 @@ int main(int argc, char **argv) {
   const eim_plugin_desc *d;
   void *so;
 
-  if (argc != 4 || strcmp(argv[1], "store") != 0) {
-    fprintf(stderr, "usage: %s store PLUGIN.so CONFIG_FILE\n", argv[0]);
+  int store = argc == 4 && strcmp(argv[1], "store") == 0;
+  int filter = argc == 4 && strcmp(argv[1], "filter") == 0;
+
+  if (!store && !filter) {
+    fprintf(stderr, "usage: %s store|filter PLUGIN.so CONFIG_FILE\n", argv[0]);
     return 2;
   }
   so = dlopen(argv[2], RTLD_NOW | RTLD_LOCAL);
@@ -162,8 +168,12 @@ int main(int argc, char **argv) {
   *(void **)&describe = dlsym(so, EIM_PLUGIN_SYMBOL);
   d = describe != NULL ? describe() : NULL;
   kit_report(&t, "load", d != NULL, "no " EIM_PLUGIN_SYMBOL "() or it returned NULL");
-  if (d != NULL && kit_descriptor(&t, d))
-    kit_store_checks(&t, d, argv[3]);
+  if (d != NULL && kit_descriptor(&t, d)) {
+    if (store && kit_store_descriptor(&t, d))
+      kit_store_checks(&t, d, argv[3]);
+    if (filter)
+      kit_filter_checks(&t, d, argv[3]);
+  }
   dlclose(so);
 
 done:
