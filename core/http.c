@@ -154,6 +154,7 @@ static void net_handle_closed(eim_net *net) {
     }
   }
   free(net->ips);
+  free(net->dirty);
   free(net);
   if (done != NULL) done(arg);
 }
@@ -243,10 +244,6 @@ typedef struct eim__wreq {
   uv_write_t req;
   char *base;
 } eim__wreq;
-
-typedef struct eim__sreq {
-  uv_shutdown_t req;
-} eim__sreq;
 
 size_t eim__conn_queued(const eim_http_conn *c) { return c->olen + c->inflight; }
 
@@ -359,6 +356,37 @@ int eim__conn_write(eim_http_conn *c, const uv_buf_t *bufs, unsigned nbufs) {
   return (c->flags & EIM__F_CLOSED) ? UV_EPIPE : 0;
 }
 
+static void on_kick(uv_idle_t *idle);
+
+int eim__conn_write_later(eim_http_conn *c, const uv_buf_t *bufs, unsigned nbufs) {
+  eim_net *net = c->net;
+  for (unsigned i = 0; i < nbufs; i++) {
+    int r = eim__conn_append(c, bufs[i].base, bufs[i].len);
+    if (r < 0) return r;
+  }
+  /* A big batch gains nothing by waiting. */
+  if (c->olen >= 65536) {
+    eim__conn_flush(c);
+    return (c->flags & EIM__F_CLOSED) ? UV_EPIPE : 0;
+  }
+  if (c->flags & EIM__F_DIRTY) return 0;
+  if (net->ndirty == net->dirty_cap) {
+    size_t cap = net->dirty_cap ? net->dirty_cap * 2 : 64;
+    eim_http_conn **d = realloc(net->dirty, cap * sizeof *d);
+    if (d == NULL) {
+      eim__conn_flush(c);
+      return 0;
+    }
+    net->dirty = d;
+    net->dirty_cap = cap;
+  }
+  c->flags |= EIM__F_DIRTY;
+  c->refs++;
+  net->dirty[net->ndirty++] = c;
+  uv_idle_start(&net->kick, on_kick);
+  return 0;
+}
+
 static void on_shutdown(uv_shutdown_t *req, int status) {
   eim_http_conn *c = (eim_http_conn *)req->handle;
   free(req);
@@ -373,13 +401,14 @@ static void conn_drained(eim_http_conn *c) {
       return;
     }
     if (c->flags & EIM__F_SHUT) return;
-    eim__sreq *s = malloc(sizeof *s);
-    if (s == NULL || uv_shutdown(&s->req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    uv_shutdown_t *s = malloc(sizeof *s);
+    if (s == NULL || uv_shutdown(s, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
       free(s);
       eim__conn_close(c);
       return;
     }
     c->flags |= EIM__F_SHUT;
+    if (!(c->flags & EIM__F_WS)) eim__conn_set_list(c, EIM__L_LINGER);
     return;
   }
   if (!(c->flags & EIM__F_WS)) schedule_resume(c);
@@ -390,7 +419,12 @@ void eim__conn_linger(eim_http_conn *c) {
   c->flags |= EIM__F_LINGER;
   c->flags &= ~(uint32_t)EIM__F_KEEPALIVE;
   if (c->http != NULL) eim__list_remove(&c->http->rlink);
-  eim__conn_set_list(c, EIM__L_LINGER);
+  /* An HTTP answer still being written gets the keep-alive timeout to
+   * finish (a slow reader is not cut off after one second); the grace
+   * period starts once it is written. A WebSocket's close is bounded by
+   * the grace period from the start. */
+  eim__conn_set_list(c, (c->flags & EIM__F_WS) || eim__conn_queued(c) == 0 ? EIM__L_LINGER
+                                                                           : EIM__L_IDLE);
   /* Keep reading: the peer's EOF (or last frames) ends the linger, and
    * reading keeps the kernel from answering unread bytes with a reset that
    * could destroy our last answer. */
@@ -441,6 +475,10 @@ void eim_http_respond(eim_http_conn *c, int status, const char *content_type, co
              c->http != NULL && !c->http->upgrade;
   http_write(c, status, content_type, body ? body : "", body ? len : 0, extra_headers, keep);
   c->flags &= ~(uint32_t)EIM__F_HEADREQ;
+  /* Until the answer is written the keep-alive timeout bounds a client
+   * that does not read. */
+  if (keep && !(c->flags & EIM__F_CLOSED) && eim__conn_queued(c) > 0)
+    eim__conn_set_list(c, EIM__L_IDLE);
 }
 
 void eim_http_hold(eim_http_conn *c) { c->refs++; }
@@ -535,6 +573,7 @@ static int on_value_complete(llhttp_t *p) {
 }
 
 static const char *head_find(const eim__http *h, const char *name) {
+  if (h->head == NULL) return NULL;
   const char *s = h->head + strlen(h->head) + 1;
   for (size_t i = 0; i < h->nheaders; i++) {
     const char *v = s + strlen(s) + 1;
@@ -659,6 +698,10 @@ static void http_dispatch(eim_http_conn *c) {
   eim_net *net = c->net;
   eim_http_req req;
   const char **names = NULL;
+  if (h->head == NULL || h->hlen == 0) {
+    http_fail(c, 400, "bad_request", "malformed HTTP request");
+    return;
+  }
   if (h->nheaders > 0) {
     names = malloc(2 * h->nheaders * sizeof *names);
     if (names == NULL) {
@@ -706,7 +749,7 @@ static void http_dispatch(eim_http_conn *c) {
   }
 }
 
-static void ws_begin(eim_http_conn *c) {
+void eim__http_upgraded(eim_http_conn *c) {
   eim__http *h = c->http;
   char *pend = h->pend;
   size_t off = h->poff, len = h->plen;
@@ -778,7 +821,7 @@ static void http_run(eim_http_conn *c, const char *data, size_t len, int from_pe
     http_dispatch(c);
     if (c->flags & EIM__F_CLOSED) return;
     if (c->flags & EIM__F_UPGRADED) {
-      ws_begin(c);
+      eim__http_upgraded(c);
       return;
     }
     if (c->flags & (EIM__F_PENDING | EIM__F_LINGER) || eim__conn_queued(c) > 0) return;
@@ -819,6 +862,24 @@ static void http_resume(eim_http_conn *c) {
 
 static void on_kick(uv_idle_t *idle) {
   eim_net *net = idle->data;
+  /* Flushing can dirty connections again (a drained HTTP answer resumes
+   * parsing): those wait for the next turn, which the idle handle makes
+   * come without blocking. */
+  size_t n = net->ndirty;
+  eim_http_conn **d = net->dirty;
+  net->dirty = NULL;
+  net->ndirty = net->dirty_cap = 0;
+  for (size_t i = 0; i < n; i++) {
+    d[i]->flags &= ~(uint32_t)EIM__F_DIRTY;
+    eim__conn_flush(d[i]);
+    conn_unref(d[i]);
+  }
+  if (net->dirty == NULL) {
+    net->dirty = d;
+    net->dirty_cap = n;
+  } else {
+    free(d);
+  }
   /* Resumes can queue new resumes of other connections, never of the one
    * just run (it is answered or waiting), so a snapshot bound is not needed:
    * the list only shrinks or moves on. */
@@ -827,7 +888,7 @@ static void on_kick(uv_idle_t *idle) {
     eim__list_remove(&h->rlink);
     http_resume(h->parser.data);
   }
-  uv_idle_stop(&net->kick);
+  if (net->ndirty == 0) uv_idle_stop(&net->kick);
 }
 
 /* Parsing continues from the loop, not inside the caller (an application
@@ -1046,7 +1107,6 @@ int eim_net_start(uv_loop_t *loop, const char *host, int port, const eim_net_lim
   uint64_t period = sweep_period(lim);
   uv_timer_start(&net->sweep, on_sweep, period, period);
   *out = net;
-  EIM_LOG_I("msg=\"listening\" host=%s port=%d", host, net->port);
   return 0;
 }
 
@@ -1058,14 +1118,17 @@ void eim_net_stop_accepting(eim_net *net) {
     net->accepting = 0;
     uv_close((uv_handle_t *)&net->listener, on_handle_closed);
   }
-  while (!eim__list_empty(&net->lists[EIM__L_IDLE]))
-    eim__conn_close(EIM__CONTAINER(net->lists[EIM__L_IDLE].next, eim_http_conn, link));
-  /* Connections that have not sent a byte are idle too. */
-  eim__link *l = net->lists[EIM__L_HEAD].next;
-  while (l != &net->lists[EIM__L_HEAD]) {
-    eim_http_conn *c = EIM__CONTAINER(l, eim_http_conn, link);
-    l = l->next;
-    if (c->http != NULL && !c->http->started) eim__conn_close(c);
+  /* Idle: between requests with nothing left to write, or connected
+   * without a byte sent. The others finish their request (answers now say
+   * Connection: close) or their writing first. */
+  for (int list = EIM__L_HEAD; list <= EIM__L_IDLE; list++) {
+    eim__link *l = net->lists[list].next;
+    while (l != &net->lists[list]) {
+      eim_http_conn *c = EIM__CONTAINER(l, eim_http_conn, link);
+      l = l->next;
+      if (c->http == NULL || eim__conn_queued(c) > 0 || (c->flags & EIM__F_LINGER)) continue;
+      if (list == EIM__L_IDLE ? c->http->pend == NULL : !c->http->started) eim__conn_close(c);
+    }
   }
 }
 
@@ -1081,6 +1144,11 @@ void eim_net_close(eim_net *net, void (*done)(void *arg), void *arg) {
   }
   uv_close((uv_handle_t *)&net->sweep, on_handle_closed);
   uv_close((uv_handle_t *)&net->kick, on_handle_closed);
+  for (size_t i = 0; i < net->ndirty; i++) {
+    net->dirty[i]->flags &= ~(uint32_t)EIM__F_DIRTY;
+    conn_unref(net->dirty[i]);
+  }
+  net->ndirty = 0;
   for (int i = 0; i < EIM__L_COUNT; i++)
     while (!eim__list_empty(&net->lists[i]))
       eim__conn_close(EIM__CONTAINER(net->lists[i].next, eim_http_conn, link));

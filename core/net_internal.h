@@ -49,7 +49,7 @@ static inline void eim__list_push(eim__link *h, eim__link *l) {
 /* Which list of the net a connection is in. */
 enum {
   EIM__L_HEAD,    /* receiving a request; header_timeout */
-  EIM__L_IDLE,    /* keep-alive, between requests; keepalive_timeout */
+  EIM__L_IDLE,    /* between requests, or an answer being written; keepalive_timeout */
   EIM__L_BUSY,    /* request handed to the application; no timeout */
   EIM__L_WS,      /* open WebSocket; ordered by last input */
   EIM__L_LINGER,  /* closing; EIM__CLOSE_GRACE_MS */
@@ -75,7 +75,8 @@ enum {
   EIM__W_FRAG_OPEN = 1u << 14,  /* wslay holds fragments of a message */
   EIM__W_IN_WSLAY = 1u << 15,   /* inside wslay_event_recv */
   EIM__W_READ_DONE = 1u << 16,  /* wslay stopped reading: input is discarded */
-  EIM__F_HEADREQ = 1u << 17     /* the request is HEAD: answer without body */
+  EIM__F_HEADREQ = 1u << 17,    /* the request is HEAD: answer without body */
+  EIM__F_DIRTY = 1u << 18       /* in net->dirty, output to flush this turn */
 };
 
 /* Connections per peer address; the entry also holds the address text that
@@ -132,6 +133,8 @@ struct eim_net {
   void *done_arg;
   eim__link lists[EIM__L_COUNT];
   eim__link resume;         /* eim__http waiting to parse their next request */
+  eim_http_conn **dirty;    /* connections with output to flush (each holds a ref) */
+  size_t ndirty, dirty_cap;
   uint64_t next_ws_id;
   eim__ip **ips;            /* hash of peer addresses */
   size_t nips_buckets, nips;
@@ -145,6 +148,9 @@ void eim__conn_set_list(eim_http_conn *c, int list);
 int eim__conn_write(eim_http_conn *c, const uv_buf_t *bufs, unsigned nbufs);
 /* Queues bytes without trying the socket; eim__conn_flush sends them. */
 int eim__conn_append(eim_http_conn *c, const void *data, size_t len);
+/* Queues bytes to be written when the loop turns: everything a connection
+ * is sent during one turn leaves in one write. Returns as eim__conn_write. */
+int eim__conn_write_later(eim_http_conn *c, const uv_buf_t *bufs, unsigned nbufs);
 void eim__conn_flush(eim_http_conn *c);
 /* Closes the socket now; on_ws_close and freeing follow from libuv. */
 void eim__conn_close(eim_http_conn *c);
@@ -152,6 +158,9 @@ void eim__conn_close(eim_http_conn *c);
  * EOF at most EIM__CLOSE_GRACE_MS. */
 void eim__conn_linger(eim_http_conn *c);
 size_t eim__conn_queued(const eim_http_conn *c);
+/* After eim_ws_accept: drops the HTTP state and hands the bytes read after
+ * the handshake to the WebSocket. */
+void eim__http_upgraded(eim_http_conn *c);
 
 /* ws.c, used by http.c */
 void eim__ws_on_read(eim_http_conn *c, const char *data, size_t len);

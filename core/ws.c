@@ -10,11 +10,13 @@
  * message is open. Idle sessions thus hold no parser at all.
  *
  * What the server sends is framed here, straight into the connection's
- * output: server frames are unmasked, so a frame is a 2-10 byte header and
- * the payload, written with the payload in place (no copy unless the kernel
- * refuses it). wslay's own output (pong, close echo) goes into the same
- * buffer; its send callback takes everything, so it never holds a partly
- * sent frame that could interleave with ours.
+ * output buffer: server frames are unmasked, so a frame is a 2-10 byte
+ * header and the payload (wslay_event_queue_msg would add a malloc and a
+ * copy per message). Frames queued during one loop turn leave in one write
+ * when the turn ends, which is what makes fan-out cheap in system calls.
+ * wslay's own output (pong, close echo) goes into the same buffer; its send
+ * callback takes everything, so it never holds a partly sent frame that
+ * could interleave with ours.
  */
 #include "log.h"
 #include "net_internal.h"
@@ -207,7 +209,7 @@ static int ws_write_frame(eim_http_conn *c, uint8_t opcode, const void *data, si
     hl = 10;
   }
   uv_buf_t bufs[2] = {uv_buf_init((char *)hdr, (unsigned)hl), uv_buf_init((char *)data, (unsigned)len)};
-  return eim__conn_write(c, bufs, len > 0 ? 2 : 1);
+  return eim__conn_write_later(c, bufs, len > 0 ? 2 : 1);
 }
 
 static int ws_open(const eim_http_conn *c) {
@@ -218,6 +220,10 @@ int eim_ws_send_text(eim_ws *ws, const char *data, size_t len) {
   eim_http_conn *c = &ws->c;
   eim_net *net = c->net;
   if (!ws_open(c)) return -1;
+  /* Output held back for this turn's write is handed to the kernel before
+   * the peer is judged slow. */
+  if (eim__conn_queued(c) + len + 10 > net->lim.ws_send_queue_bytes) eim__conn_flush(c);
+  if (c->flags & EIM__F_CLOSED) return -1;
   if (eim__conn_queued(c) + len + 10 > net->lim.ws_send_queue_bytes) {
     net->stats.ws_closed_slow_total++;
     EIM_LOG_I("msg=\"websocket send queue full, closing\" ws=%llu peer=%s queued=%zu",
@@ -292,6 +298,10 @@ eim_ws *eim_ws_accept(eim_http_conn *c, const eim_http_req *req, void *user_data
   c->user_data = user_data;
   c->id = ++c->net->next_ws_id;
   c->last_ping = uv_now(c->net->loop);
+  /* Accepted inside on_request, the dispatcher switches over when the
+   * call returns (the request's buffers are in use until then); accepted
+   * later, by a connection the application held, it switches now. */
+  if (!(c->flags & EIM__F_DISPATCH)) eim__http_upgraded(c);
   return (eim_ws *)c;
 }
 
@@ -316,7 +326,7 @@ void eim__ws_sweep(eim_net *net, uint64_t now) {
     if (every && now - c->last_ping >= every) {
       uv_buf_t b = uv_buf_init((char *)ping, sizeof ping);
       c->last_ping = now;
-      eim__conn_write(c, &b, 1);
+      eim__conn_write_later(c, &b, 1);
     }
   }
 }
