@@ -448,11 +448,6 @@ void eim_ws_on_message(void *ctx, eim_ws *ws, int text, const char *data, size_t
     eim_ws_close(ws, 1008, "token expired");
     return;
   }
-  if (!rate_allow(cl)) {
-    eim_metrics_msg_in(EIM_M_MSG_IN_OTHER);
-    send_error(cl, NULL, EIM_PE_RATE_LIMITED, "too many messages; slow down");
-    return;
-  }
   if (!text) {
     eim_metrics_msg_in(EIM_M_MSG_IN_OTHER);
     send_error(cl, NULL, EIM_PE_BAD_REQUEST, "binary frames are not supported; send JSON text");
@@ -474,6 +469,12 @@ void eim_ws_on_message(void *ctx, eim_ws *ws, int text, const char *data, size_t
   }
   if (id != NULL && cJSON_IsString(id) && strlen(id->valuestring) > ID_MAX) {
     send_error(cl, NULL, EIM_PE_BAD_REQUEST, "'id' is too long");
+    goto bad;
+  }
+  /* Rate-limited after parsing, so the refusal can carry the request's id. */
+  if (!rate_allow(cl)) {
+    eim_metrics_msg_in(EIM_M_MSG_IN_OTHER);
+    send_error(cl, id, EIM_PE_RATE_LIMITED, "too many messages; slow down");
     goto bad;
   }
   if (!cJSON_IsString(type)) {

@@ -14,14 +14,17 @@ int eim_history_page(const eim_store_ops *store, void *conn, const char *convers
     q.after_seq = seq;
   } else if (dir == EIM_PAGE_AFTER) {
     /* Seqs are gapless from 1, so "the first limit" are the ones below
-     * limit + 1; one more tells whether there is more. */
-    q.before_seq = (uint64_t)limit + 2;
-    q.limit = limit + 1;
+     * limit + 1; a full page asks once more whether seq limit + 1 exists. */
+    q.before_seq = (uint64_t)limit + 1;
     int rc = store->history(conn, &q, out, a, err);
-    if (rc == EIM_OK) {
-      out->has_more = out->n > limit;
-      if (out->n > limit) out->n = limit;
+    if (rc != EIM_OK || out->n < limit) {
+      out->has_more = 0;
+      return rc;
     }
+    eim_history_q next = {conversation_id, 0, limit, 1};
+    eim_msg_list more;
+    rc = store->history(conn, &next, &more, a, err);
+    out->has_more = rc == EIM_OK && more.n > 0;
     return rc;
   }
   return store->history(conn, &q, out, a, err);

@@ -14,7 +14,7 @@
 #define EIM__JWT_SECRET_MAX 1024
 
 #define EIM__JWT_TTL_DEFAULT 86400
-#define EIM__JWT_TTL_MIN 60
+#define EIM__JWT_TTL_MIN 1
 #define EIM__JWT_TTL_MAX 31536000 /* one year */
 
 #define EIM__JWT_ISSUER_MAX 255

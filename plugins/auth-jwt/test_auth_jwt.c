@@ -699,7 +699,7 @@ static void test_options(test_host *t) {
   int64_t exp;
   eim_err err;
   void *st;
-  static const char *const bad_ttl[] = {"59", "31536001", "abc", "-60", "+60", "86400s",
+  static const char *const bad_ttl[] = {"0", "31536001", "abc", "-60", "+60", "86400s",
                                         "", " 60", "99999999999999999999"};
   size_t i;
 
