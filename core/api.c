@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "convcache.h"
+#include "api.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "events.h"
@@ -17,6 +18,7 @@
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit.h"
 #include "server.h"
 #include "sessions.h"
 #include "static.h"
@@ -161,6 +163,7 @@ typedef struct api_op {
   char user_id[EIM_ID_MAX];
   char conv_id[ID_MAX + 1];
   char username[USERNAME_MAX + 1];
+  char peer_ip[64];
   cJSON *body;
   /* inputs */
   const char *login_name, *password;
@@ -238,12 +241,30 @@ static int is_member(const eim_conv *cv, const char *user_id) {
  * is unknown, so both failures cost the same time. */
 static char dummy_hash[crypto_pwhash_STRBYTES];
 
+/* Failed logins, per client address and per username: a bucket empties
+ * after the configured number of failures and refills over a minute. */
+static eim_ratelimit login_fail_ip, login_fail_user;
+
 static int hash_password(const char *pw, char *out) {
   return crypto_pwhash_str(out, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
                            crypto_pwhash_MEMLIMIT_INTERACTIVE);
 }
 
+void eim_api_sweep(int64_t now_ms) {
+  eim_ratelimit_sweep(&login_fail_ip, now_ms);
+  eim_ratelimit_sweep(&login_fail_user, now_ms);
+}
+
+void eim_api_free(void) {
+  eim_ratelimit_free(&login_fail_ip);
+  eim_ratelimit_free(&login_fail_user);
+}
+
 int eim_api_init(void) {
+  double ip = (double)eim_srv.cfg->login_failures_per_ip_per_min;
+  double user = (double)eim_srv.cfg->login_failures_per_user_per_min;
+  eim_ratelimit_init(&login_fail_ip, ip, ip);
+  eim_ratelimit_init(&login_fail_user, user, user);
   unsigned char pw[16];
   char hex[33];
   randombytes_buf(pw, sizeof pw);
@@ -330,6 +351,9 @@ static void verify_work(uv_work_t *w) {
 static void verify_done(uv_work_t *w, int status) {
   api_op *op = w->data;
   if (status != 0 || !op->pw_ok) {
+    int64_t now = eim_now_ms();
+    eim_ratelimit_take(&login_fail_ip, op->peer_ip, now);
+    eim_ratelimit_take(&login_fail_user, op->login_name, now);
     eim_api_error(op->c, EIM_PE_UNAUTHORIZED, "invalid username or password");
     op_free(op);
     return;
@@ -378,6 +402,13 @@ static void route_login(eim_http_conn *c, const eim_http_req *req) {
     cJSON_Delete(body);
     return;
   }
+  int64_t now = eim_now_ms();
+  const char *ip = eim_http_peer_ip(c);
+  if (!eim_ratelimit_check(&login_fail_ip, ip, now) || !eim_ratelimit_check(&login_fail_user, u, now)) {
+    eim_api_error(c, EIM_PE_RATE_LIMITED, "too many failed logins; try again later");
+    cJSON_Delete(body);
+    return;
+  }
   api_op *op = op_new(c, login_found);
   if (op == NULL) {
     cJSON_Delete(body);
@@ -386,6 +417,7 @@ static void route_login(eim_http_conn *c, const eim_http_req *req) {
   op->body = body;
   op->login_name = u;
   op->password = p;
+  snprintf(op->peer_ip, sizeof op->peer_ip, "%s", ip);
   /* An impossible username is not looked up, but still costs one hash. */
   if (!valid_username(u)) {
     op->job.rc = EIM_ENOTFOUND;

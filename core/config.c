@@ -41,6 +41,8 @@ static const key_t_ keys[] = {
     {"max_group_members", I(max_group_members, 2, 1000000)},
     {"rate_messages_per_sec", I(rate_messages_per_sec, 1, 1000000)},
     {"rate_burst", I(rate_burst, 1, 1000000)},
+    {"login_failures_per_ip_per_min", I(login_failures_per_ip_per_min, 1, 1000000)},
+    {"login_failures_per_user_per_min", I(login_failures_per_user_per_min, 1, 1000000)},
     {"shutdown_timeout_ms", I(shutdown_timeout_ms, 0, 600000)},
 };
 
@@ -74,6 +76,8 @@ void eim_config_init(eim_config *c) {
   c->max_group_members = 5000;
   c->rate_messages_per_sec = 100;
   c->rate_burst = 400;
+  c->login_failures_per_ip_per_min = 50;
+  c->login_failures_per_user_per_min = 10;
   c->shutdown_timeout_ms = 10000;
 }
 

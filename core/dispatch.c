@@ -9,6 +9,7 @@
 
 #include "cluster.h"
 #include "convcache.h"
+#include "api.h"
 #include "dispatch.h"
 #include "errors.h"
 #include "events.h"

@@ -11,7 +11,4 @@
 void eim_ws_upgrade(eim_http_conn *c, const eim_http_req *req, const char *user_id,
                     int64_t expires_at);
 
-/* Writes an HTTP error with the protocol's JSON body (api.c). */
-void eim_api_error(eim_http_conn *c, int perr, const char *message);
-
 #endif

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
+#include "api.h"
 #include "cluster.h"
 #include "convcache.h"
 #include "log.h"
@@ -19,7 +20,6 @@
 
 eim_server eim_srv;
 
-int eim_api_init(void); /* api.c */
 
 enum { SWEEP_MS = 1000, DRAIN_POLL_MS = 20 };
 
@@ -39,7 +39,9 @@ int eim_auth_check(const char *token, char *user_id, int64_t *expires_at) {
 
 static void on_sweep(uv_timer_t *t) {
   (void)t;
-  eim_sess_sweep_expired(eim_now_ms());
+  int64_t now = eim_now_ms();
+  eim_sess_sweep_expired(now);
+  eim_api_sweep(now);
 }
 
 static int make_dir(const char *path) {
@@ -187,6 +189,7 @@ void eim_server_reload(void) {
 }
 
 void eim_server_free(void) {
+  eim_api_free();
   eim_sessions_free();
   eim_convc_free_all();
   eim_static_free();

@@ -42,8 +42,7 @@ void eim_server_free(void);
 /* Asks filters to reload their configuration (SIGHUP). */
 void eim_server_reload(void);
 
-/* Net handlers, implemented in api.c and dispatch.c. */
-void eim_api_on_request(void *ctx, eim_http_conn *c, const eim_http_req *req);
+/* WebSocket handlers for the transport, implemented in dispatch.c. */
 void eim_ws_on_message(void *ctx, eim_ws *ws, int text, const char *data, size_t len);
 void eim_ws_on_close(void *ctx, eim_ws *ws);
 

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "dispatch.h"
+#include "api.h"
 #include "errors.h"
 #include "hmap.h"
 #include "log.h"
