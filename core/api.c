@@ -442,12 +442,13 @@ static void user_done(eim_job *j) {
   op_free(op);
 }
 
+/* A user by id: /users/me and /users/{id} alike. */
 static void me_store(eim_job *j, void *conn) {
   api_op *op = j->ctx;
   j->rc = eim_srv.store->user_by_id(conn, op->user_id, &op->user, &j->arena, &j->err);
 }
 
-static void route_me(eim_http_conn *c, const char *user_id) {
+static void route_user(eim_http_conn *c, const char *user_id) {
   api_op *op = op_new(c, user_done);
   if (op == NULL) return;
   snprintf(op->user_id, sizeof op->user_id, "%s", user_id);
@@ -893,9 +894,9 @@ static void route_metrics(eim_http_conn *c) {
 
 static int is_method(const eim_http_req *req, const char *m) { return strcmp(req->method, m) == 0; }
 
-/* /api/v1/conversations/{id}[/rest]: decodes {id} into id and points rest
- * at what follows ("" when nothing). Returns 0, or -1 when malformed. */
-static int split_conv_path(const char *p, char *id, size_t idlen, const char **rest) {
+/* PREFIX/{id}[/rest] (conversations, users): decodes {id} into id and points
+ * rest at what follows ("" when nothing). Returns 0, or -1 when malformed. */
+static int split_id_path(const char *p, char *id, size_t idlen, const char **rest) {
   const char *slash = strchr(p, '/');
   size_t n = slash ? (size_t)(slash - p) : strlen(p);
   if (n == 0 || pct_decode(p, n, 0, id, idlen) != 0) return -1;
@@ -955,7 +956,16 @@ void eim_api_on_request(void *ctx, eim_http_conn *c, const eim_http_req *req) {
     return;
   }
   if (strcmp(path, "/api/v1/users/me") == 0 && is_method(req, "GET")) {
-    if (authenticate(c, req, 0, user_id, &exp) == 0) route_me(c, user_id);
+    if (authenticate(c, req, 0, user_id, &exp) == 0) route_user(c, user_id);
+    return;
+  }
+  static const char user_prefix[] = "/api/v1/users/";
+  if (strncmp(path, user_prefix, sizeof user_prefix - 1) == 0 && is_method(req, "GET")) {
+    char other[ID_MAX + 1];
+    const char *rest;
+    if (split_id_path(path + sizeof user_prefix - 1, other, sizeof other, &rest) != 0 || rest[0] != '\0')
+      goto not_found;
+    if (authenticate(c, req, 0, user_id, &exp) == 0) route_user(c, other);
     return;
   }
   if (strcmp(path, "/api/v1/conversations") == 0) {
@@ -969,7 +979,7 @@ void eim_api_on_request(void *ctx, eim_http_conn *c, const eim_http_req *req) {
   if (strncmp(path, conv_prefix, sizeof conv_prefix - 1) == 0) {
     char conv_id[ID_MAX + 1];
     const char *rest;
-    if (split_conv_path(path + sizeof conv_prefix - 1, conv_id, sizeof conv_id, &rest) != 0)
+    if (split_id_path(path + sizeof conv_prefix - 1, conv_id, sizeof conv_id, &rest) != 0)
       goto not_found;
     int get = is_method(req, "GET"), post = is_method(req, "POST");
     int known = (strcmp(rest, "") == 0 && get) || (strcmp(rest, "/members") == 0 && post) ||
