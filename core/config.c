@@ -29,6 +29,7 @@ static const key_t_ keys[] = {
     {"max_batch", I(max_batch, 1, 4096)},
     {"max_connections", I(max_connections, 1, 10000000)},
     {"max_connections_per_ip", I(max_connections_per_ip, 0, 10000000)},
+    {"new_connections_per_ip_per_sec", I(new_connections_per_ip_per_sec, 0, 10000000)},
     {"max_header_bytes", I(max_header_bytes, 1024, 1 << 20)},
     {"max_body_bytes", I(max_body_bytes, 1024, 64 << 20)},
     {"header_timeout_ms", I(header_timeout_ms, 100, 3600000)},
@@ -64,6 +65,7 @@ void eim_config_init(eim_config *c) {
   c->max_batch = 256;
   c->max_connections = 20000;
   c->max_connections_per_ip = 0;
+  c->new_connections_per_ip_per_sec = 100;
   c->max_header_bytes = 16384;
   c->max_body_bytes = 1 << 20;
   c->header_timeout_ms = 10000;

@@ -18,7 +18,7 @@ typedef struct eim_config {
   long long store_workers;
   long long max_batch;     /* messages per group commit */
   /* transport limits (see net.h) */
-  long long max_connections, max_connections_per_ip;
+  long long max_connections, max_connections_per_ip, new_connections_per_ip_per_sec;
   long long max_header_bytes, max_body_bytes, header_timeout_ms, keepalive_timeout_ms;
   long long max_frame_bytes, ws_ping_interval_ms, ws_idle_timeout_ms, ws_send_queue_bytes;
   /* application limits */

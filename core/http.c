@@ -124,20 +124,58 @@ static eim__ip *ip_get(eim_net *net, const char *addr) {
   eim__ip *e = calloc(1, sizeof *e);
   if (e == NULL) return NULL;
   snprintf(e->addr, sizeof e->addr, "%s", addr);
+  e->tokens = 2.0 * net->lim.new_connections_per_ip_per_sec;
+  e->at = uv_now(net->loop);
   e->next = net->ips[k];
   net->ips[k] = e;
   net->nips++;
   return e;
 }
 
-/* Drops e from the table once no connection uses it. */
+/* The new-connection bucket of e, refilled up to now. */
+static double ip_tokens(const eim_net *net, const eim__ip *e, uint64_t now) {
+  double rate = net->lim.new_connections_per_ip_per_sec, burst = 2 * rate;
+  double t = e->tokens + (double)(now - e->at) * rate / 1000.0;
+  return t > burst ? burst : t;
+}
+
+/* Drops e from the table once no connection uses it and its new-connection
+ * bucket is full again (until then it remembers the address's rate). */
 static void ip_put(eim_net *net, eim__ip *e) {
   if (e == NULL || e->count > 0) return;
+  unsigned rate = net->lim.new_connections_per_ip_per_sec;
+  if (rate > 0 && ip_tokens(net, e, uv_now(net->loop)) < 2.0 * rate) return;
   eim__ip **pp = &net->ips[ip_hash(e->addr) & (net->nips_buckets - 1)];
   while (*pp != e) pp = &(*pp)->next;
   *pp = e->next;
   free(e);
   net->nips--;
+}
+
+/* Forgets idle addresses whose bucket has refilled. */
+static void ip_sweep(eim_net *net) {
+  if (net->lim.new_connections_per_ip_per_sec == 0) return;
+  for (size_t i = 0; i < net->nips_buckets; i++) {
+    eim__ip *e = net->ips[i];
+    while (e != NULL) {
+      eim__ip *next = e->next;
+      ip_put(net, e);
+      e = next;
+    }
+  }
+}
+
+/* Takes one new-connection token for e; 0 when the address is over its
+ * rate. */
+static int ip_admit(eim_net *net, eim__ip *e) {
+  unsigned rate = net->lim.new_connections_per_ip_per_sec;
+  if (rate == 0) return 1;
+  uint64_t now = uv_now(net->loop);
+  e->tokens = ip_tokens(net, e, now);
+  e->at = now;
+  if (e->tokens < 1.0) return 0;
+  e->tokens -= 1.0;
+  return 1;
 }
 
 /* --- handles and lists ---------------------------------------------------- */
@@ -992,6 +1030,11 @@ static void on_connection(uv_stream_t *server, int status) {
     refuse(c, "max_connections_per_ip");
     return;
   }
+  if (!ip_admit(net, ip)) {
+    ip_put(net, ip);
+    refuse(c, "new_connections_per_ip_per_sec");
+    return;
+  }
   c->http = calloc(1, sizeof *c->http);
   if (c->http == NULL) {
     ip_put(net, ip);
@@ -1034,6 +1077,7 @@ static void on_sweep(uv_timer_t *t) {
   sweep_list(net, EIM__L_IDLE, net->lim.keepalive_timeout_ms, now);
   sweep_list(net, EIM__L_LINGER, EIM__CLOSE_GRACE_MS, now);
   eim__ws_sweep(net, now);
+  ip_sweep(net);
 }
 
 static uint64_t sweep_period(const eim_net_limits *lim) {

@@ -17,8 +17,10 @@
  *   - a WebSocket's unsent bytes: over ws_send_queue_bytes -> the connection
  *     is closed (close 1008 "send queue full" is attempted, then the socket is
  *     closed), so a client that does not read cannot grow server memory;
- *   - total connections and connections per IP: over -> the new socket is
- *     closed at once (HTTP 503 with a JSON body when it can be written).
+ *   - total connections, connections per IP, and new connections per IP per
+ *     second (a token bucket holding two seconds' worth): over -> the new
+ *     socket is closed at once (HTTP 503 with a JSON body when it can be
+ *     written).
  * HTTP errors written by the transport itself carry the protocol's JSON body:
  *   {"error": {"code": "payload_too_large", "message": "..."}}.
  */
@@ -44,6 +46,7 @@ typedef struct eim_net_limits {
   size_t ws_send_queue_bytes;       /* default 4 MiB */
   unsigned max_connections;         /* default 20000 */
   unsigned max_connections_per_ip;  /* default 0 = unlimited */
+  unsigned new_connections_per_ip_per_sec; /* default 0 = unlimited; burst of 2 s */
 } eim_net_limits;
 
 /* Fills the defaults above. */

@@ -83,7 +83,9 @@ enum {
  * every connection from it points to. */
 typedef struct eim__ip {
   struct eim__ip *next;
-  unsigned count;
+  unsigned count;          /* open connections */
+  double tokens;           /* new-connection bucket */
+  uint64_t at;             /* loop time of the last refill */
   char addr[46];
 } eim__ip;
 

@@ -111,6 +111,7 @@ int eim_server_start(uv_loop_t *loop, eim_config *cfg) {
   lim.ws_send_queue_bytes = (size_t)cfg->ws_send_queue_bytes;
   lim.max_connections = (unsigned)cfg->max_connections;
   lim.max_connections_per_ip = (unsigned)cfg->max_connections_per_ip;
+  lim.new_connections_per_ip_per_sec = (unsigned)cfg->new_connections_per_ip_per_sec;
   eim_net_handlers h = {NULL, eim_api_on_request, eim_ws_on_message, eim_ws_on_close};
   int rc = eim_net_start(loop, host, port, &lim, &h, &eim_srv.net);
   if (rc != 0) {
