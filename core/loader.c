@@ -211,8 +211,9 @@ static int list_confs(const char *dir, char ***out, char *errbuf, size_t errlen)
   return (int)n;
 }
 
-static int load_one(eim_plugin_inst *pi, const eim_kvfile *f, const char *plugin_path,
+static int load_one(eim_plugin_inst *pi, const char *plugin_path,
                     char *why, size_t whylen) {
+  const eim_kvfile *f = &pi->file;
   const eim_kv *pk = eim_kvfile_get(f, "plugin");
   if (pk == NULL || pk->value[0] == '\0') {
     snprintf(why, whylen, "no 'plugin = NAME' line");
@@ -240,9 +241,10 @@ static int load_one(eim_plugin_inst *pi, const eim_kvfile *f, const char *plugin
   pi->desc = d;
   fill_host(&pi->host, pi);
 
-  /* Every key but the loader's own goes to the plugin. */
-  eim_opt *opts = calloc(f->n ? f->n : 1, sizeof *opts);
-  if (opts == NULL) {
+  /* Every key but the loader's own goes to the plugin; the strings live in
+   * pi->file until the plugin is unloaded. */
+  pi->opts = calloc(f->n ? f->n : 1, sizeof *pi->opts);
+  if (pi->opts == NULL) {
     snprintf(why, whylen, "out of memory");
     return -1;
   }
@@ -250,11 +252,10 @@ static int load_one(eim_plugin_inst *pi, const eim_kvfile *f, const char *plugin
   for (size_t i = 0; i < f->n; i++) {
     if (strcmp(f->items[i].key, "plugin") == 0 || strcmp(f->items[i].key, "enabled") == 0)
       continue;
-    opts[nopts++] = (eim_opt){f->items[i].key, f->items[i].value, f->path, f->items[i].line};
+    pi->opts[nopts++] = (eim_opt){f->items[i].key, f->items[i].value, f->path, f->items[i].line};
   }
   eim_err err = {0, ""};
-  int rc = d->init(&pi->state, &pi->host, opts, nopts, &err);
-  free(opts);
+  int rc = d->init(&pi->state, &pi->host, pi->opts, nopts, &err);
   if (rc != EIM_OK) {
     snprintf(why, whylen, "init failed: %s", err.msg[0] ? err.msg : "no reason given");
     return -1;
@@ -296,9 +297,8 @@ int eim_plugins_load(eim_plugins *p, const eim_config *cfg, char *errbuf, size_t
     }
     eim_plugin_inst *pi = &p->items[p->n++];
     pi->conf_path = strdup(path);
-    int lrc = load_one(pi, &f, cfg->plugin_path, why, sizeof why);
-    eim_kvfile_free(&f);
-    if (lrc != 0) {
+    pi->file = f;
+    if (load_one(pi, cfg->plugin_path, why, sizeof why) != 0) {
       snprintf(errbuf, errlen, "%s: %s", path, why);
       goto done;
     }
@@ -338,6 +338,8 @@ void eim_plugins_unload(eim_plugins *p) {
     eim_plugin_inst *pi = &p->items[i];
     if (pi->initialized) pi->desc->fini(pi->state);
     if (pi->dl) dlclose(pi->dl);
+    eim_kvfile_free(&pi->file);
+    free(pi->opts);
     free(pi->conf_path);
     free(pi->so_path);
   }

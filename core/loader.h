@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "kvfile.h"
 #include "exampleim/plugin.h"
 
 typedef struct eim_plugin_inst {
@@ -18,6 +19,8 @@ typedef struct eim_plugin_inst {
   const eim_plugin_desc *desc;
   void *state;
   eim_host host;             /* this plugin's own host table */
+  eim_kvfile file;           /* its plugins.d file: options stay valid until fini */
+  eim_opt *opts;
   int initialized;
 } eim_plugin_inst;
 

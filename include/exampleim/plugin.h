@@ -135,7 +135,8 @@ struct eim_host {
 
 /* One `key = value` line of the plugin's plugins.d file, minus the loader's
  * own keys (plugin, enabled). file and line let a plugin name the place of
- * an unknown or invalid key in its error. */
+ * an unknown or invalid key in its error. The array and its strings stay
+ * valid until fini() returns. */
 typedef struct eim_opt {
   const char *key;
   const char *value;
