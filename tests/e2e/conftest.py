@@ -151,16 +151,17 @@ def im(server, request):
 
 @pytest.fixture
 def start_server(request):
-    """start_server(conf=..., jwt=...) -> (Server, Harness). Servers started
-    here are stopped gracefully, and checked, when the test ends."""
+    """start_server(conf=..., jwt=..., **Server args) -> (Server, Harness).
+    Servers started here are stopped gracefully, and checked, when the test
+    ends."""
     started = []
     dirs = []
 
-    def start(conf=None, jwt=None):
+    def start(conf=None, jwt=None, **server_args):
         d = tempfile.TemporaryDirectory(prefix="eim-e2e-")
         dirs.append(d)
         try:
-            srv = Server(Path(d.name), conf=conf, jwt=jwt).start()
+            srv = Server(Path(d.name), conf=conf, jwt=jwt, **server_args).start()
         except ServerError as e:
             pytest.fail(str(e), pytrace=False)
         started.append(srv)

@@ -69,7 +69,8 @@ class Server:
     `jwt` the auth-jwt keys. The same Server can be started again after a
     stop or kill, on the same data, store and secret."""
 
-    def __init__(self, root, conf=None, jwt=None, store=None):
+    def __init__(self, root, conf=None, jwt=None, store=None, binary=None, plugin_path=None,
+                 extra_plugins=None):
         self.root = Path(root)
         self.data_dir = self.root / "data"
         self.plugins_d = self.root / "plugins.d"
@@ -81,6 +82,12 @@ class Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.plugins_d.mkdir(parents=True, exist_ok=True)
         self.store = store or store_settings(self.data_dir)
+        # An installed tree instead of the build tree, and more plugins.d
+        # files ({"50-filter.conf": {"plugin": ...}}) after auth and store.
+        self.binary = Path(binary) if binary else build_dir() / "bin" / "exampleim"
+        self.plugin_path = (Path(plugin_path) if plugin_path
+                            else build_dir() / "lib" / "exampleim" / "plugins")
+        self.extra_plugins = extra_plugins or {}
         self.proc = None
         self.reaped = True  # no process, or its exit was collected on purpose
         self.host = None
@@ -105,18 +112,20 @@ class Server:
         _write_conf(self.plugins_d / "10-auth-jwt.conf",
                     {"plugin": "auth-jwt", "enabled": "true", **self.jwt})
         _write_conf(self.plugins_d / "20-store.conf", self.store)
+        for name, entries in self.extra_plugins.items():
+            _write_conf(self.plugins_d / name, entries)
 
     def start(self, timeout=START_TIMEOUT):
         """Starts the process and returns once it logged that it listens
         (the port is then in self.port). Raises ServerError with the log's
         tail when it exits or stays silent instead."""
-        binary = build_dir() / "bin" / "exampleim"
+        binary = self.binary
         if not os.access(binary, os.X_OK):
             raise ServerError(f"no server binary at {binary} (build it, or set EIM_BUILD_DIR)")
         self._write_config()
         cmd = [str(binary), "--config", str(self.config), "--listen", "127.0.0.1:0",
                "--data-dir", str(self.data_dir), "--plugins-dir", str(self.plugins_d),
-               "--plugin-path", str(build_dir() / "lib" / "exampleim" / "plugins")]
+               "--plugin-path", str(self.plugin_path)]
         self._log = open(self.log_path, "a", buffering=1)
         self._log.write(f"=== start: {' '.join(cmd)}\n")
         ready = threading.Event()
