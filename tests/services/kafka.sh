@@ -167,5 +167,6 @@ down() {
 case "${1:-}" in
   up) up ;;
   down) shift; down "$@" ;;
-  *) echo "usage: $0 up | down [--wipe]" >&2; exit 2 ;;
+  status) running_pid >/dev/null ;;
+  *) echo "usage: $0 up | down [--wipe] | status" >&2; exit 2 ;;
 esac
