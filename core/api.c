@@ -50,6 +50,9 @@ static void respond_json(eim_http_conn *c, int status, cJSON *o) {
 
 void eim_api_error(eim_http_conn *c, int perr, const char *message) {
   eim_metrics_error(perr);
+  if (perr == EIM_PE_INTERNAL || perr == EIM_PE_UNAVAILABLE)
+    EIM_LOG_W("msg=\"request failed\" peer=%s code=%s reason=\"%s\"", eim_http_peer_ip(c),
+              eim_errcode_name(perr), message);
   respond_json(c, eim_errcode_http(perr), eim_json_error(perr, message));
 }
 

@@ -48,6 +48,13 @@ static void send_ack(eim_client *cl, const char *type, const cJSON *id, cJSON *d
 
 static void send_error(eim_client *cl, const cJSON *id, int perr, const char *message) {
   eim_metrics_error(perr);
+  /* Server-side failures are worth a line; client mistakes only at debug. */
+  if (perr == EIM_PE_INTERNAL || perr == EIM_PE_UNAVAILABLE)
+    EIM_LOG_W("msg=\"request failed\" conn=%llu user=%s code=%s reason=\"%s\"",
+              (unsigned long long)cl->conn_id, cl->user_id, eim_errcode_name(perr), message);
+  else
+    EIM_LOG_D("msg=\"request refused\" conn=%llu user=%s code=%s reason=\"%s\"",
+              (unsigned long long)cl->conn_id, cl->user_id, eim_errcode_name(perr), message);
   if (cl->ws == NULL) return;
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "type", "error");
@@ -516,6 +523,8 @@ void eim_ws_on_close(void *ctx, eim_ws *ws) {
   (void)ctx;
   eim_client *cl = eim_ws_user_data(ws);
   if (cl == NULL) return;
+  EIM_LOG_D("msg=\"websocket closed\" conn=%llu user=%s", (unsigned long long)cl->conn_id,
+            cl->user_id);
   eim_ws_set_user_data(ws, NULL);
   cl->ws = NULL;
   eim_sess_detach(cl);
@@ -578,6 +587,9 @@ static void upgrade_done(eim_job *j) {
       eim_client_unref(cl);
     } else {
       cl->ws = ws;
+      cl->conn_id = eim_ws_id(ws);
+      EIM_LOG_D("msg=\"websocket open\" conn=%llu user=%s peer=%s", (unsigned long long)cl->conn_id,
+                cl->user_id, eim_ws_peer_ip(ws));
       for (size_t i = 0; i < u->convs.n; i++)
         eim_cluster_seq_baseline(u->convs.items[i].conversation_id, u->convs.items[i].max_seq);
       if (eim_sess_attach(cl, u->peers.ids, u->peers.n) != 0) eim_ws_close(ws, 1011, "out of memory");

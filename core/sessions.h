@@ -19,6 +19,7 @@ typedef struct eim_client {
   eim_usess *sess;          /* NULL until attached, and after detach */
   struct eim_client *prev, *next;
   unsigned refs;            /* the connection's own + in-flight requests */
+  uint64_t conn_id;         /* the transport's id, for logs */
   char user_id[128];
   int64_t token_exp_ms;
   double tokens;            /* rate limit: token bucket */
