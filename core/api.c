@@ -218,6 +218,20 @@ static void op_store_error(api_op *op) {
   op_free(op);
 }
 
+/* Answers a failed job and frees op: the store code `special` with perr and
+ * message, any other failure as the store said. Returns 1 when it answered,
+ * 0 when the job succeeded. */
+static int op_failed(api_op *op, int special, int perr, const char *message) {
+  if (op->job.rc == EIM_OK) return 0;
+  if (op->job.rc == special) {
+    eim_api_error(op->c, perr, message);
+    op_free(op);
+  } else {
+    op_store_error(op);
+  }
+  return 1;
+}
+
 static void op_call(api_op *op, eim_job_fn work) {
   op->job.work = work;
   eim_workers_call(&op->job);
@@ -277,15 +291,7 @@ int eim_api_init(void) {
 
 static void register_created(eim_job *j) {
   api_op *op = j->ctx;
-  if (j->rc != EIM_OK) {
-    if (j->rc == EIM_ECONFLICT) {
-      eim_api_error(op->c, EIM_PE_CONFLICT, "username is taken");
-      op_free(op);
-      return;
-    }
-    op_store_error(op);
-    return;
-  }
+  if (op_failed(op, EIM_ECONFLICT, EIM_PE_CONFLICT, "username is taken")) return;
   respond_json(op->c, 201, eim_json_user(&op->user));
   op_free(op);
 }
@@ -432,15 +438,7 @@ static void route_login(eim_http_conn *c, const eim_http_req *req) {
 
 static void user_done(eim_job *j) {
   api_op *op = j->ctx;
-  if (j->rc != EIM_OK) {
-    if (j->rc == EIM_ENOTFOUND) {
-      eim_api_error(op->c, EIM_PE_NOT_FOUND, "no such user");
-      op_free(op);
-      return;
-    }
-    op_store_error(op);
-    return;
-  }
+  if (op_failed(op, EIM_ENOTFOUND, EIM_PE_NOT_FOUND, "no such user")) return;
   respond_json(op->c, 200, eim_json_user(&op->user));
   op_free(op);
 }
@@ -491,15 +489,7 @@ static void conversation_changed(const eim_conv *cv, const char *const *notify, 
 
 static void create_done(eim_job *j) {
   api_op *op = j->ctx;
-  if (j->rc != EIM_OK) {
-    if (j->rc == EIM_ENOTFOUND) {
-      eim_api_error(op->c, EIM_PE_NOT_FOUND, "a member is not a known user");
-      op_free(op);
-      return;
-    }
-    op_store_error(op);
-    return;
-  }
+  if (op_failed(op, EIM_ENOTFOUND, EIM_PE_NOT_FOUND, "a member is not a known user")) return;
   if (!op->existed) conversation_changed(&op->conv, op->conv.members, op->conv.nmembers);
   respond_json(op->c, op->existed ? 200 : 201, eim_json_conversation(&op->conv));
   op_free(op);
@@ -592,10 +582,7 @@ bad:
 
 static void list_done(eim_job *j) {
   api_op *op = j->ctx;
-  if (j->rc != EIM_OK) {
-    op_store_error(op);
-    return;
-  }
+  if (op_failed(op, EIM_OK, 0, NULL)) return;
   cJSON *o = cJSON_CreateObject();
   cJSON *arr = cJSON_AddArrayToObject(o, "conversations");
   for (size_t i = 0; i < op->convs.n; i++)
@@ -630,10 +617,7 @@ static int get_as_member(api_op *op, void *conn) {
 
 static void get_done(eim_job *j) {
   api_op *op = j->ctx;
-  if (j->rc != EIM_OK) {
-    op_store_error(op);
-    return;
-  }
+  if (op_failed(op, EIM_OK, 0, NULL)) return;
   eim_convc_put(op->conv.conversation_id, op->conv.members, op->conv.nmembers);
   respond_json(op->c, 200, eim_json_conversation(&op->conv));
   op_free(op);
@@ -643,10 +627,7 @@ static void get_store(eim_job *j, void *conn) { get_as_member(j->ctx, conn); }
 
 static void add_done(eim_job *j) {
   api_op *op = j->ctx;
-  if (j->rc != EIM_OK) {
-    op_store_error(op);
-    return;
-  }
+  if (op_failed(op, EIM_OK, 0, NULL)) return;
   /* The added users, as given (store results say who is in now). */
   conversation_changed(&op->conv, op->ids, op->nids);
   respond_json(op->c, 200, eim_json_conversation(&op->conv));
@@ -733,10 +714,7 @@ static void with_membership(api_op *op, member_next next) {
 
 static void history_done(eim_job *j) {
   api_op *op = j->ctx;
-  if (j->rc != EIM_OK) {
-    op_store_error(op);
-    return;
-  }
+  if (op_failed(op, EIM_OK, 0, NULL)) return;
   cJSON *o = cJSON_CreateObject();
   cJSON *arr = cJSON_AddArrayToObject(o, "messages");
   for (size_t i = 0; i < op->msgs.n; i++) cJSON_AddItemToArray(arr, eim_json_message(&op->msgs.items[i]));
@@ -780,10 +758,7 @@ static void route_history(eim_http_conn *c, const eim_http_req *req, const char 
 
 static void read_done(eim_job *j) {
   api_op *op = j->ctx;
-  if (j->rc != EIM_OK) {
-    op_store_error(op);
-    return;
-  }
+  if (op_failed(op, EIM_OK, 0, NULL)) return;
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "conversation_id", op->conv_id);
   cJSON_AddNumberToObject(o, "read_seq", (double)op->read_seq);
