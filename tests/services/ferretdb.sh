@@ -200,5 +200,6 @@ cmd_down() {
 case "${1:-}" in
   up) cmd_up ;;
   down) shift; cmd_down "$@" ;;
-  *) echo "usage: $0 up|down [--wipe]" >&2; exit 2 ;;
+  status) running_pid >/dev/null ;;
+  *) echo "usage: $0 up|down [--wipe]|status" >&2; exit 2 ;;
 esac
