@@ -54,7 +54,7 @@ static int eim__jwt_secret_read(eim__jwt *j, const char *path, const char *where
   }
   if ((st.st_mode & 077) != 0)
     j->host->log(j->host, EIM_LOG_WARN,
-                 "msg=\"JWT secret file is readable by group or others\" path=%s mode=%03o",
+                 "JWT secret file %s is readable by group or others (mode %03o)",
                  path, (unsigned)(st.st_mode & 0777));
   for (;;) {
     ssize_t n = read(fd, buf + len, sizeof buf - len);
@@ -169,9 +169,8 @@ static int eim__jwt_secret_from_data_dir(eim__jwt *j, eim_err *err) {
   }
   if (rc == EIM_OK)
     j->host->log(j->host, EIM_LOG_WARN,
-                 "msg=\"no JWT secret configured; using the key kept in the data directory. "
-                 "Set secret_file or " EIM__JWT_SECRET_ENV
-                 " to the same secret on every node of a cluster\" path=%s",
+                 "no JWT secret configured; using the key kept in %s. Set secret_file or "
+                 EIM__JWT_SECRET_ENV " to the same secret on every node of a cluster",
                  path);
   free(path);
   return rc;

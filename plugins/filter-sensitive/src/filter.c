@@ -147,7 +147,7 @@ static int fs_init(void **state, const eim_host *host, const eim_opt *opts,
   if (rc != EIM_OK)
     goto cleanup;
   if (host->log != NULL)
-    host->log(host, EIM_LOG_INFO, "msg=\"word list loaded\" file=%s terms=%zu states=%zu",
+    host->log(host, EIM_LOG_INFO, "word list loaded from %s: %zu terms, %zu states",
               s->words_path, s->nterms, eim_fs_matcher_states(s->matcher));
   *state = s;
   s = NULL;
@@ -212,7 +212,7 @@ static int fs_reload(void *state, eim_err *err) {
   if (rc != EIM_OK) {
     if (s->host->log != NULL)
       s->host->log(s->host, EIM_LOG_WARN,
-                   "msg=\"word list not reloaded, keeping the old one\" error=\"%s\"",
+                   "word list not reloaded, keeping the old one: %s",
                    why.msg);
     return eim_err_set(err, rc, "%s", why.msg);
   }
@@ -220,7 +220,7 @@ static int fs_reload(void *state, eim_err *err) {
   s->matcher = m;
   s->nterms = n;
   if (s->host->log != NULL)
-    s->host->log(s->host, EIM_LOG_INFO, "msg=\"word list reloaded\" file=%s terms=%zu",
+    s->host->log(s->host, EIM_LOG_INFO, "word list reloaded from %s: %zu terms",
                  s->words_path, n);
   return EIM_OK;
 }
