@@ -77,8 +77,11 @@ unsigned eim_cluster_remote_count(const char *user_id) {
   return (unsigned)(uintptr_t)eim_hmap_get(&cl.remote, user_id);
 }
 
-/* Sets node's count for user and announces a cluster-wide change. */
-static void remote_set(rnode *n, const char *user, unsigned k) {
+/* Sets node's count for user and announces a cluster-wide change. user may
+ * be a key of n->users, which this frees: it works on a copy. */
+static void remote_set(rnode *n, const char *user_key, unsigned k) {
+  char user[EIM_ID_MAX];
+  if (snprintf(user, sizeof user, "%s", user_key) >= (int)sizeof user) return;
   unsigned old = (unsigned)(uintptr_t)eim_hmap_get(&n->users, user);
   if (old == k) return;
   if (k) eim_hmap_put(&n->users, user, (void *)(uintptr_t)k);
@@ -380,6 +383,9 @@ void eim_cluster_to_users(const char *const *users, size_t n, const char *text) 
 
 void eim_cluster_conversation(const eim_conv *c, const char *const *notify, size_t n) {
   if (cl.q == NULL) return;
+  /* Members connected here before the conversation existed: delivery
+   * starts after what it holds now. */
+  eim_cluster_seq_baseline(c->conversation_id, c->max_seq);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "t", "created");
   cJSON_AddItemToObject(o, "conv", eim_json_conversation(c));
