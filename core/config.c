@@ -27,6 +27,7 @@ static const key_t_ keys[] = {
     {"log_level", K_LEVEL, offsetof(eim_config, log_level), 0, 0},
     {"store_workers", I(store_workers, 1, 64)},
     {"max_batch", I(max_batch, 1, 4096)},
+    {"append_shards", I(append_shards, 1, 64)},
     {"max_connections", I(max_connections, 1, 10000000)},
     {"max_connections_per_ip", I(max_connections_per_ip, 0, 10000000)},
     {"new_connections_per_ip_per_sec", I(new_connections_per_ip_per_sec, 0, 10000000)},
@@ -63,6 +64,7 @@ void eim_config_init(eim_config *c) {
   c->log_level = EIM_LOG_INFO;
   c->store_workers = 4;
   c->max_batch = 256;
+  c->append_shards = 1;
   c->max_connections = 20000;
   c->max_connections_per_ip = 0;
   c->new_connections_per_ip_per_sec = 100;

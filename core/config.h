@@ -17,6 +17,7 @@ typedef struct eim_config {
   int log_level;
   long long store_workers;
   long long max_batch;     /* messages per group commit */
+  long long append_shards; /* store workers that take appends */
   /* transport limits (see net.h) */
   long long max_connections, max_connections_per_ip, new_connections_per_ip_per_sec;
   long long max_header_bytes, max_body_bytes, header_timeout_ms, keepalive_timeout_ms;

@@ -85,6 +85,7 @@ int eim_server_start(uv_loop_t *loop, eim_config *cfg) {
   eim_srv.store = s->desc->store;
   eim_srv.store_state = s->state;
   if (eim_workers_start(eim_srv.store, eim_srv.store_state, (unsigned)cfg->store_workers,
+                        (unsigned)cfg->append_shards,
                         (unsigned)cfg->max_batch, err, sizeof err) != 0) {
     EIM_LOG_E("msg=\"store unavailable\" file=%s reason=\"%s\"", s->conf_path, err);
     return -1;

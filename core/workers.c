@@ -28,6 +28,7 @@ static struct {
   void *state;
   worker *w;
   unsigned n;
+  unsigned shards;          /* workers 0..shards-1 take appends */
   unsigned max_batch;
   pthread_mutex_t lock;
   pthread_cond_t cond;
@@ -159,11 +160,12 @@ void eim_job_init(eim_job *job, void (*done)(eim_job *), void *ctx) {
   job->ctx = ctx;
 }
 
-int eim_workers_start(const eim_store_ops *ops, void *store_state, unsigned n,
+int eim_workers_start(const eim_store_ops *ops, void *store_state, unsigned n, unsigned shards,
                       unsigned max_batch, char *errbuf, size_t errlen) {
   pool.ops = ops;
   pool.state = store_state;
   pool.n = n;
+  pool.shards = shards < 1 ? 1 : shards > n ? n : shards;
   pool.max_batch = max_batch;
   pool.stopping = 0;
   pool.w = calloc(n, sizeof *pool.w);
@@ -203,7 +205,7 @@ void eim_workers_call(eim_job *job) {
 void eim_workers_append(eim_job *job) {
   job->is_append = 1;
   atomic_fetch_add(&pool.inflight, 1);
-  worker *w = &pool.w[eim_hash_str(job->msg.conversation_id) % pool.n];
+  worker *w = &pool.w[eim_hash_str(job->msg.conversation_id) % pool.shards];
   pthread_mutex_lock(&pool.lock);
   q_push(&w->appends, job);
   /* Only w may take it, and the condition variable is shared: wake all. */

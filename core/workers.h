@@ -3,9 +3,11 @@
  * submitted from the loop thread; their `done` runs back on the loop thread
  * through the mailbox, in completion order.
  *
- * Appends are group-committed: each worker owns a shard of conversations
- * (by hash of conversation_id), and takes every append queued for its shard
- * (up to max_batch) into one store->append call. Because one conversation's
+ * Appends are group-committed: each of the first `shards` workers owns a
+ * shard of conversations (by hash of conversation_id), and takes every
+ * append queued for its shard (up to max_batch) into one store->append call.
+ * One shard (the default) makes every commit carry everything waiting, which
+ * is what a single-writer store like SQLite wants. Because one conversation's
  * appends are committed by one worker in order and completions reach the
  * loop in order, acks and deliveries of a conversation leave in seq order. */
 #ifndef EIM_WORKERS_H
@@ -40,9 +42,10 @@ struct eim_job {
 };
 
 /* Opens `n` store connections (on this thread, so a bad configuration fails
- * start-up with the store's own message) and starts the workers. Returns 0
- * or -1 with the reason in errbuf. */
-int eim_workers_start(const eim_store_ops *ops, void *store_state, unsigned n,
+ * start-up with the store's own message) and starts the workers; the first
+ * `shards` of them (1..n) take the appends, each a shard of the
+ * conversations. Returns 0 or -1 with the reason in errbuf. */
+int eim_workers_start(const eim_store_ops *ops, void *store_state, unsigned n, unsigned shards,
                       unsigned max_batch, char *errbuf, size_t errlen);
 /* Queues a call job. job->work and job->done must be set. */
 void eim_workers_call(eim_job *job);
