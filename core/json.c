@@ -109,7 +109,7 @@ cJSON *eim_json_parse_object(const char *data, size_t len, char *why, size_t why
     snprintf(why, whylen, "not valid UTF-8");
     return NULL;
   }
-  if (eim_json_has_nul_escape(data, len)) {
+  if (eim_json_has_nul(data, len)) {
     snprintf(why, whylen, "strings may not contain \\u0000");
     return NULL;
   }

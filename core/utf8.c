@@ -27,10 +27,23 @@ int eim_utf8_valid(const char *str, size_t len) {
   return 1;
 }
 
-int eim_json_has_nul_escape(const char *s, size_t len) {
-  for (size_t i = 0; i + 6 <= len; i++) {
+static int hex_digit(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+int eim_json_has_nul(const char *s, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    /* JSON forbids raw control characters in strings; cJSON copies them,
+     * and a NUL cuts the C string short. */
+    if (s[i] == '\0') return 1;
     if (s[i] != '\\') continue;
-    if (s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0) return 1;
+    if (i + 1 < len && s[i + 1] == 'u') {
+      /* cJSON decodes a \u without four hex digits as U+0000. */
+      if (i + 6 > len) return 1;
+      for (size_t k = i + 2; k < i + 6; k++)
+        if (!hex_digit(s[k])) return 1;
+      if (memcmp(s + i + 2, "0000", 4) == 0) return 1;
+    }
     i++; /* skip whatever the backslash escapes, including another backslash */
   }
   return 0;

@@ -7,8 +7,10 @@
 /* 1 when s[0..len) is valid UTF-8, else 0. */
 int eim_utf8_valid(const char *s, size_t len);
 
-/* 1 when the JSON text holds a \u0000 escape outside of an escaped
- * backslash: C strings cannot carry it, so the server refuses it. */
-int eim_json_has_nul_escape(const char *s, size_t len);
+/* 1 when JSON text could decode to a string holding U+0000, which C strings
+ * cannot carry, so the server refuses it: a raw NUL byte, a \u0000 escape
+ * (outside an escaped backslash), or a \u without four hex digits (which
+ * cJSON decodes as U+0000). */
+int eim_json_has_nul(const char *s, size_t len);
 
 #endif

@@ -2,6 +2,7 @@
 #include "utf8.h"
 
 #define V(s) eim_utf8_valid(s, sizeof(s) - 1)
+#define NUL(s) eim_json_has_nul(s, sizeof(s) - 1)
 
 int main(void) {
   CHECK(V(""));
@@ -16,9 +17,13 @@ int main(void) {
   CHECK(!V("\xff"));
   CHECK(!V("\xe6\x95"));                            /* truncated */
   CHECK(!V("\x80"));                                /* lone continuation */
-  CHECK(eim_json_has_nul_escape("\"a\\u0000\"", 10));
-  CHECK(!eim_json_has_nul_escape("\"a\\\\u0000\"", 11)); /* escaped backslash, then text */
-  CHECK(eim_json_has_nul_escape("\"\\\\\\u0000\"", 10));  /* \\ then \u0000 */
-  CHECK(!eim_json_has_nul_escape("\"\\u0001\"", 8));
+  CHECK(NUL("\"a\\u0000\""));
+  CHECK(!NUL("\"a\\\\u0000\"")); /* escaped backslash, then text */
+  CHECK(NUL("\"\\\\\\u0000\""));  /* \\ then \u0000 */
+  CHECK(!NUL("\"\\u0001\""));
+  CHECK(NUL("\"ping\\u*!00junk\"")); /* cJSON reads it as U+0000 */
+  CHECK(NUL("\"a\\u12\""));
+  CHECK(NUL("\"a\0b\""));             /* raw NUL */
+  CHECK(!NUL("\"\\u00e9\""));
   return check_done("utf8");
 }
