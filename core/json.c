@@ -110,7 +110,7 @@ cJSON *eim_json_parse_object(const char *data, size_t len, char *why, size_t why
     return NULL;
   }
   if (eim_json_has_nul(data, len)) {
-    snprintf(why, whylen, "strings may not contain \\u0000");
+    snprintf(why, whylen, "strings may not contain U+0000 (a NUL byte, \\u0000 or a broken \\u escape)");
     return NULL;
   }
   const char *end = NULL;
