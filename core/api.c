@@ -453,9 +453,14 @@ static void me_store(eim_job *j, void *conn) {
 }
 
 static void route_user(eim_http_conn *c, const char *user_id) {
+  size_t n = strlen(user_id);
+  if (n >= EIM_ID_MAX) { /* no store mints ids that long */
+    eim_api_error(c, EIM_PE_NOT_FOUND, "no such user");
+    return;
+  }
   api_op *op = op_new(c, user_done);
   if (op == NULL) return;
-  snprintf(op->user_id, sizeof op->user_id, "%s", user_id);
+  memcpy(op->user_id, user_id, n + 1);
   op_call(op, me_store);
 }
 

@@ -227,13 +227,13 @@ static int load_one(eim_plugin_inst *pi, const char *plugin_path,
   pi->so_path = strdup(path);
   pi->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (pi->dl == NULL) {
-    snprintf(why, whylen, "cannot load %s: %s", path, dlerror());
+    snprintf(why, whylen, "cannot load %.300s: %.400s", path, dlerror());
     return -1;
   }
   eim_plugin_describe_fn describe;
   *(void **)&describe = dlsym(pi->dl, EIM_PLUGIN_SYMBOL);
   if (describe == NULL) {
-    snprintf(why, whylen, "%s exports no %s() function", path, EIM_PLUGIN_SYMBOL);
+    snprintf(why, whylen, "%.600s exports no %s() function", path, EIM_PLUGIN_SYMBOL);
     return -1;
   }
   const eim_plugin_desc *d = describe();

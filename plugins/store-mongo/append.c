@@ -12,20 +12,28 @@
  *   - find max, the conversation's highest seq (seq.c), or take it from the
  *     lock stripe when this process appended there last;
  *   - insert the conversation's new messages of the batch as seq max+1,
- *     max+2, ... in one ordered insert (FerretDB runs it as one backend
- *     transaction: the group commit);
+ *     max+2, ... in ordered inserts of at most INSERT_MAX (FerretDB runs
+ *     each as one backend transaction: the group commit);
  *   - a duplicate key on message j means another append took that seq (find
  *     max again and insert the rest after it), or the message is a retry:
  *     (c, s, cm) is taken, and the stored message is the answer.
  * An ordered insert stops at its first failure, so a seq is only ever
- * inserted right after an existing one: gapless, whatever crashes when. */
+ * inserted right after an existing one: gapless, whatever crashes when, and
+ * the messages of one conversation get increasing seqs in batch order. */
 #include "mongo.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* Attempts per conversation and batch before giving up under contention. */
+/* Lost races per conversation and batch before giving up under contention. */
 #define ROUNDS_MAX 1000
+/* Documents per insert_many. FerretDB v1 cuts an insert into parts of its
+ * batch size (100 unless --test-batch-size says otherwise) and, ordered or
+ * not, goes on with the next part after a duplicate key in one: the
+ * messages after the failure would be stored beyond a gap, with seqs below
+ * those the retried ones get. Up to 100 documents are one part, which it
+ * inserts in one transaction or else one by one up to the first failure. */
+#define INSERT_MAX 100
 
 /* A slot's way through append; S_SKIP ones carry a per-message status. */
 enum { S_SKIP, S_NEW, S_DONE, S_COPY };
@@ -103,16 +111,18 @@ static int on_duplicate(eim__mongo *st, mongoc_collection_t *msgs, slot *s, uint
   return rc < 0 ? rc : EIM_OK;
 }
 
-/* Inserts pend[0..n) (slot indexes, batch order) as seqs first, first+1, ...
- * in order. *inserted = how many went in before the first failure, which
- * was a duplicate key if *inserted < n. EIM_OK unless the insert failed for
- * another reason. */
+/* Inserts pend[0..n) (slot indexes, batch order; n <= INSERT_MAX) as seqs
+ * first, first+1, ... in one ordered insert. *inserted = how many went in
+ * before the first failure, which was a duplicate key if *inserted < n.
+ * EIM_OK unless the insert failed for another reason, or the server did not
+ * stop at the failure (EIM_EINTERNAL: documents after it went in, so the
+ * seqs have a gap that must not be papered over). */
 static int insert_run(eim__mongo *st, mongoc_collection_t *msgs, slot *sl,
                       const size_t *pend, size_t n, uint64_t first, size_t *inserted,
                       eim_err *err) {
   bson_t *docs = calloc(n, sizeof *docs);
   const bson_t **ptrs = calloc(n, sizeof *ptrs);
-  int *dups = calloc(n, sizeof *dups), other = 0;
+  int *dups = calloc(n, sizeof *dups), other = 0, errors;
   bson_t reply;
   bson_error_t e;
   int rc = EIM_OK;
@@ -130,8 +140,13 @@ static int insert_run(eim__mongo *st, mongoc_collection_t *msgs, slot *sl,
   bson_destroy(&reply);
   if (mongoc_collection_insert_many(msgs, ptrs, n, NULL, &reply, &e)) {
     *inserted = n;
-  } else if (eim__write_errors(&reply, dups, n, &other) > 0 && !other) {
+  } else if ((errors = eim__write_errors(&reply, dups, n, &other)) > 0 && !other) {
     while (*inserted < n && !dups[*inserted]) (*inserted)++;
+    if (errors != 1 || eim__get_i64(&reply, "insertedCount") != (int64_t)*inserted)
+      rc = eim_err_set(err, EIM_EINTERNAL,
+                       "append: the server went on after a duplicate key in an ordered "
+                       "insert of %zu (%d errors, first at %zu): a FerretDB batch size "
+                       "below %d?", n, errors, *inserted, INSERT_MAX);
   } else {
     rc = eim__mongo_error(st, &e, "append", err);
   }
@@ -210,20 +225,22 @@ static int append_conv(eim__mongo *st, mongoc_client_t *c, slot *sl, size_t n,
       bson_destroy(&doc);
     }
   }
-  for (int round = 0; rc == EIM_OK && np > 0; round++) {
-    size_t inserted, k = 0;
-    if (round == ROUNDS_MAX) {
+  for (int lost = 0; rc == EIM_OK && np > 0;) {
+    size_t run = np < INSERT_MAX ? np : INSERT_MAX, inserted, k = 0;
+    if (lost == ROUNDS_MAX) {
       rc = eim_err_set(err, EIM_EUNAVAIL, "append: conversation %s too contended", conv);
       break;
     }
-    if ((rc = insert_run(st, msgs, sl, pend, np, max + 1, &inserted, err)) != EIM_OK) break;
+    if ((rc = insert_run(st, msgs, sl, pend, run, max + 1, &inserted, err)) != EIM_OK) break;
     for (size_t i = 0; i < inserted; i++) {
       slot *s = &sl[pend[i]];
       s->m->seq = ++max;
       s->state = S_DONE;
     }
-    if (inserted < np && (rc = on_duplicate(st, msgs, &sl[pend[inserted]], &max, a, err)))
-      break;
+    if (inserted < run) {
+      lost++;
+      if ((rc = on_duplicate(st, msgs, &sl[pend[inserted]], &max, a, err)) != EIM_OK) break;
+    }
     for (size_t i = inserted; i < np; i++)
       if (sl[pend[i]].state == S_NEW) pend[k++] = pend[i];
     np = k;

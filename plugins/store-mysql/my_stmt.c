@@ -121,7 +121,7 @@ int eim__my_exec(eim__my_conn *c, eim__my_stmt_id id, const eim__my_val *params,
   MYSQL_BIND b[MAX_BINDS];
   long long ints[MAX_BINDS];
   unsigned long lens[MAX_BINDS];
-  MYSQL_STMT *st;
+  MYSQL_STMT *st = NULL;
   size_t i;
   int rc;
 

@@ -241,7 +241,7 @@ static void brute_mask(const char *const *terms, size_t nt, const char *text,
       size_t tl = strlen(terms[t]), j = 0, q = i, last = i;
       int ok = 1;
       while (j < tl) {
-        uint32_t cp;
+        uint32_t cp = 0;
         j += eim_fs_utf8_decode(p + j, tl - j, &cp);
         cp = eim_fs_fold(cp);
         if (skip && eim_fs_is_separator(cp))

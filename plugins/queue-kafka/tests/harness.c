@@ -81,7 +81,7 @@ static th_metric *metric(th_node *n, const char *name) {
     if (strcmp(n->metrics[i].name, name) == 0) return &n->metrics[i];
   if (n->nmetrics == TH_METRICS_MAX) return NULL;
   th_metric *m = &n->metrics[n->nmetrics++];
-  snprintf(m->name, sizeof m->name, "%s", name);
+  snprintf(m->name, sizeof m->name, "%.*s", (int)sizeof m->name - 1, name);
   m->value = 0;
   return m;
 }

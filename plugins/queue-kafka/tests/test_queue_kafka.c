@@ -429,7 +429,7 @@ static int run_script(const char *args, char *out, size_t size) {
   while (fgets(line, sizeof line, p) != NULL) {
     if (out != NULL && strncmp(line, "KAFKA_BROKERS=", 14) == 0) {
       line[strcspn(line, "\n")] = '\0';
-      snprintf(out, size, "%s", line + 14);
+      snprintf(out, size, "%.*s", (int)(size - 1), line + 14);
       found = 1;
     }
   }
