@@ -190,14 +190,20 @@ typedef struct api_op {
   int64_t now;
 } api_op;
 
-static api_op *op_new(eim_http_conn *c, void (*done)(eim_job *)) {
+/* A request's state, holding the connection until op_free. Takes body
+ * (may be NULL) and copies user_id (the caller, or NULL). On failure answers
+ * 500, frees body and returns NULL. */
+static api_op *op_new(eim_http_conn *c, void (*done)(eim_job *), cJSON *body, const char *user_id) {
   api_op *op = calloc(1, sizeof *op);
   if (op == NULL) {
     eim_api_error(c, EIM_PE_INTERNAL, "out of memory");
+    cJSON_Delete(body);
     return NULL;
   }
   eim_job_init(&op->job, done, op);
   op->c = c;
+  op->body = body;
+  if (user_id) snprintf(op->user_id, sizeof op->user_id, "%s", user_id);
   op->now = eim_now_ms();
   eim_http_hold(c);
   return op;
@@ -316,17 +322,26 @@ static void hash_done(uv_work_t *w, int status) {
   op_call(op, register_store);
 }
 
-static void route_register(eim_http_conn *c, const eim_http_req *req) {
+/* Parses {"username", "password"}, strings of at most max bytes each.
+ * Returns the body, which owns both strings, or NULL after answering 400. */
+static cJSON *parse_credentials(eim_http_conn *c, const eim_http_req *req, size_t max,
+                                const char **u, const char **p) {
   cJSON *body = parse_body(c, req);
-  if (body == NULL) return;
+  if (body == NULL) return NULL;
   char why[128];
-  const char *u, *p;
-  if (eim_json_str(body, "username", 1, 0, SIZE_MAX, &u, why, sizeof why) ||
-      eim_json_str(body, "password", 1, 0, SIZE_MAX, &p, why, sizeof why)) {
+  if (eim_json_str(body, "username", 1, 0, max, u, why, sizeof why) ||
+      eim_json_str(body, "password", 1, 0, max, p, why, sizeof why)) {
     eim_api_error(c, EIM_PE_BAD_REQUEST, why);
     cJSON_Delete(body);
-    return;
+    return NULL;
   }
+  return body;
+}
+
+static void route_register(eim_http_conn *c, const eim_http_req *req) {
+  const char *u, *p;
+  cJSON *body = parse_credentials(c, req, SIZE_MAX, &u, &p);
+  if (body == NULL) return;
   if (!valid_username(u)) {
     eim_api_error(c, EIM_PE_BAD_REQUEST, "username must be 3 to 32 of A-Z a-z 0-9 _ . -");
     cJSON_Delete(body);
@@ -338,12 +353,8 @@ static void route_register(eim_http_conn *c, const eim_http_req *req) {
     cJSON_Delete(body);
     return;
   }
-  api_op *op = op_new(c, register_created);
-  if (op == NULL) {
-    cJSON_Delete(body);
-    return;
-  }
-  op->body = body;
+  api_op *op = op_new(c, register_created, body, NULL);
+  if (op == NULL) return;
   op->login_name = u;
   op->password = p;
   op->work.data = op;
@@ -401,16 +412,14 @@ static void login_store(eim_job *j, void *conn) {
 }
 
 static void route_login(eim_http_conn *c, const eim_http_req *req) {
-  cJSON *body = parse_body(c, req);
-  if (body == NULL) return;
-  char why[128];
-  const char *u, *p;
   /* Over the registration sizes a login is malformed whoever asks: 400 at
    * once reveals nothing about which users exist, and costs no hash and no
    * failed-login bucket keyed by a huge name. */
-  if (eim_json_str(body, "username", 1, 0, USERNAME_MAX, &u, why, sizeof why) ||
-      eim_json_str(body, "password", 1, 0, PASSWORD_MAX, &p, why, sizeof why)) {
-    eim_api_error(c, EIM_PE_BAD_REQUEST, why);
+  const char *u, *p;
+  cJSON *body = parse_credentials(c, req, PASSWORD_MAX, &u, &p);
+  if (body == NULL) return;
+  if (strlen(u) > USERNAME_MAX) {
+    eim_api_error(c, EIM_PE_BAD_REQUEST, "username must be 3 to 32 of A-Z a-z 0-9 _ . -");
     cJSON_Delete(body);
     return;
   }
@@ -421,12 +430,8 @@ static void route_login(eim_http_conn *c, const eim_http_req *req) {
     cJSON_Delete(body);
     return;
   }
-  api_op *op = op_new(c, login_found);
-  if (op == NULL) {
-    cJSON_Delete(body);
-    return;
-  }
-  op->body = body;
+  api_op *op = op_new(c, login_found, body, NULL);
+  if (op == NULL) return;
   op->login_name = u;
   op->password = p;
   snprintf(op->peer_ip, sizeof op->peer_ip, "%s", ip);
@@ -458,9 +463,8 @@ static void route_user(eim_http_conn *c, const char *user_id) {
     eim_api_error(c, EIM_PE_NOT_FOUND, "no such user");
     return;
   }
-  api_op *op = op_new(c, user_done);
+  api_op *op = op_new(c, user_done, NULL, user_id);
   if (op == NULL) return;
-  memcpy(op->user_id, user_id, n + 1);
   op_call(op, me_store);
 }
 
@@ -480,7 +484,7 @@ static void route_user_lookup(eim_http_conn *c, const eim_http_req *req) {
     eim_api_error(c, EIM_PE_NOT_FOUND, "no such user");
     return;
   }
-  api_op *op = op_new(c, user_done);
+  api_op *op = op_new(c, user_done, NULL, NULL);
   if (op == NULL) return;
   memcpy(op->username, name, strlen(name) + 1); /* valid_username: <= USERNAME_MAX */
   op_call(op, lookup_store);
@@ -540,13 +544,8 @@ static int collect_ids(api_op *op, const cJSON *arr, const char *field, size_t m
 static void route_create(eim_http_conn *c, const eim_http_req *req, const char *user_id) {
   cJSON *body = parse_body(c, req);
   if (body == NULL) return;
-  api_op *op = op_new(c, create_done);
-  if (op == NULL) {
-    cJSON_Delete(body);
-    return;
-  }
-  op->body = body;
-  snprintf(op->user_id, sizeof op->user_id, "%s", user_id);
+  api_op *op = op_new(c, create_done, body, user_id);
+  if (op == NULL) return;
   char why[160];
   const char *type = NULL, *peer = NULL, *name = NULL;
   if (eim_json_str(body, "type", 1, 1, 16, &type, why, sizeof why)) goto bad;
@@ -605,9 +604,8 @@ static void list_store(eim_job *j, void *conn) {
 }
 
 static void route_list(eim_http_conn *c, const char *user_id) {
-  api_op *op = op_new(c, list_done);
+  api_op *op = op_new(c, list_done, NULL, user_id);
   if (op == NULL) return;
-  snprintf(op->user_id, sizeof op->user_id, "%s", user_id);
   op_call(op, list_store);
 }
 
@@ -667,13 +665,8 @@ static void route_add_members(eim_http_conn *c, const eim_http_req *req, const c
                               const char *conv_id) {
   cJSON *body = parse_body(c, req);
   if (body == NULL) return;
-  api_op *op = op_new(c, add_done);
-  if (op == NULL) {
-    cJSON_Delete(body);
-    return;
-  }
-  op->body = body;
-  snprintf(op->user_id, sizeof op->user_id, "%s", user_id);
+  api_op *op = op_new(c, add_done, body, user_id);
+  if (op == NULL) return;
   snprintf(op->conv_id, sizeof op->conv_id, "%s", conv_id);
   char why[160];
   if (collect_ids(op, cJSON_GetObjectItemCaseSensitive(body, "user_ids"), "user_ids", 1, why,
@@ -754,9 +747,8 @@ static void route_history(eim_http_conn *c, const eim_http_req *req, const char 
     eim_api_error(c, EIM_PE_BAD_REQUEST, "give before_seq or after_seq, not both");
     return;
   }
-  api_op *op = op_new(c, history_done);
+  api_op *op = op_new(c, history_done, NULL, user_id);
   if (op == NULL) return;
-  snprintf(op->user_id, sizeof op->user_id, "%s", user_id);
   snprintf(op->conv_id, sizeof op->conv_id, "%s", conv_id);
   op->dir = ha ? EIM_PAGE_AFTER : hb ? EIM_PAGE_BEFORE : EIM_PAGE_LATEST;
   op->page_seq = ha ? after : before;
@@ -795,9 +787,8 @@ static void route_read(eim_http_conn *c, const eim_http_req *req, const char *us
     return;
   }
   cJSON_Delete(body);
-  api_op *op = op_new(c, read_done);
+  api_op *op = op_new(c, read_done, NULL, user_id);
   if (op == NULL) return;
-  snprintf(op->user_id, sizeof op->user_id, "%s", user_id);
   snprintf(op->conv_id, sizeof op->conv_id, "%s", conv_id);
   op->seq = seq;
   with_membership(op, read_member);
@@ -911,7 +902,7 @@ void eim_api_on_request(void *ctx, eim_http_conn *c, const eim_http_req *req) {
     return;
   }
   if (strcmp(path, "/healthz") == 0 && is_method(req, "GET")) {
-    api_op *op = op_new(c, health_done);
+    api_op *op = op_new(c, health_done, NULL, NULL);
     if (op != NULL) op_call(op, health_store);
     return;
   }
@@ -973,9 +964,8 @@ void eim_api_on_request(void *ctx, eim_http_conn *c, const eim_http_req *req) {
     if (!known) goto not_found;
     if (authenticate(c, req, 0, user_id, &exp) != 0) return;
     if (strcmp(rest, "") == 0) {
-      api_op *op = op_new(c, get_done);
+      api_op *op = op_new(c, get_done, NULL, user_id);
       if (op == NULL) return;
-      snprintf(op->user_id, sizeof op->user_id, "%s", user_id);
       snprintf(op->conv_id, sizeof op->conv_id, "%s", conv_id);
       op_call(op, get_store);
     } else if (strcmp(rest, "/members") == 0) {
