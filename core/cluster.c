@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "convcache.h"
+#include "events.h"
 #include "history.h"
 #include "json.h"
 #include "log.h"
@@ -162,7 +163,6 @@ static void apply_snapshot(rnode *n, const cJSON *users) {
 
 /* --- Sequencer ----------------------------------------------------------- */
 
-static void deliver_local(const char *conv, char *text, const eim_client *except);
 
 static void pend_free(pend *p) {
   if (p->except) eim_client_unref(p->except);
@@ -197,7 +197,7 @@ static void seq_drain(seqstate *st) {
     pend *p = st->pending;
     st->pending = p->next;
     if (p->seq == st->delivered + 1) {
-      deliver_local(st->conv, p->text, p->except);
+      eim_event_to_members(st->conv, p->text, p->except, EIM_M_EV_CHAT);
       p->text = NULL;
       st->delivered = p->seq;
     }
@@ -221,7 +221,7 @@ static void seq_offer(seqstate *st, uint64_t seq, char *text, const eim_client *
     return;
   }
   if (seq == st->delivered + 1) {
-    deliver_local(st->conv, text, except);
+    eim_event_to_members(st->conv, text, except, EIM_M_EV_CHAT);
     st->delivered = seq;
     seq_drain(st);
     return;
@@ -311,40 +311,6 @@ static void gap_fire(uv_timer_t *t) {
   g->after = st->delivered;
   st->fetching = 1;
   eim_workers_call(&g->job);
-}
-
-/* --- Delivery to this node's connections ---------------------------------- */
-
-typedef struct {
-  char *text;
-  eim_client *except;
-} local_fanout;
-
-static void fanout_members(void *ctx, const eim_convc *c, int rc, const char *why) {
-  local_fanout *f = ctx;
-  if (rc == EIM_OK) {
-    size_t len = strlen(f->text);
-    for (size_t i = 0; i < c->n; i++)
-      eim_send_to_user(c->members[i], f->text, len, f->except, EIM_M_EV_CHAT);
-  } else {
-    EIM_LOG_W("msg=\"event not delivered\" reason=\"%s\"", why ? why : "?");
-  }
-  if (f->except) eim_client_unref(f->except);
-  cJSON_free(f->text);
-  free(f);
-}
-
-/* Takes text. */
-static void deliver_local(const char *conv, char *text, const eim_client *except) {
-  local_fanout *f = malloc(sizeof *f);
-  if (f == NULL) {
-    cJSON_free(text);
-    return;
-  }
-  f->text = text;
-  f->except = (eim_client *)except;
-  if (f->except) eim_client_ref(f->except);
-  eim_convc_with(conv, fanout_members, f);
 }
 
 void eim_cluster_chat(const eim_msg *m, const eim_client *except) {
@@ -451,22 +417,6 @@ static eim_metric_event event_kind(const cJSON *ev) {
   return EIM_M_EV_CREATED;
 }
 
-typedef struct {
-  char *text;
-  eim_metric_event ev;
-} conv_fanout;
-
-static void conv_event_members(void *ctx, const eim_convc *c, int rc, const char *why) {
-  conv_fanout *f = ctx;
-  (void)why;
-  if (rc == EIM_OK) {
-    size_t len = strlen(f->text);
-    for (size_t i = 0; i < c->n; i++) eim_send_to_user(c->members[i], f->text, len, NULL, f->ev);
-  }
-  cJSON_free(f->text);
-  free(f);
-}
-
 static void on_record(void *ctx, int topic, const void *data, size_t len) {
   (void)ctx;
   (void)topic;
@@ -500,15 +450,11 @@ static void on_record(void *ctx, int topic, const void *data, size_t len) {
       cJSON_free(text);
     } else {
       const char *conv = str_of(o, "c");
-      conv_fanout *f = malloc(sizeof *f);
-      if (conv == NULL || f == NULL) {
-        free(f);
+      if (conv == NULL) {
         cJSON_free(text);
         goto done;
       }
-      f->text = text;
-      f->ev = kind;
-      eim_convc_with(conv, conv_event_members, f);
+      eim_event_to_members(conv, text, NULL, kind);
     }
   } else if (strcmp(t, "created") == 0) {
     on_created(cJSON_GetObjectItemCaseSensitive(o, "conv"), cJSON_GetObjectItemCaseSensitive(o, "notify"));

@@ -11,7 +11,7 @@
 typedef struct {
   char *text;
   size_t len;
-  const eim_client *except; /* compared by address only, never dereferenced */
+  eim_client *except; /* a reference, or NULL */
   eim_metric_event ev;
 } fanout;
 
@@ -29,19 +29,23 @@ static void fanout_to_members(void *ctx, const eim_convc *c, int rc, const char 
   } else {
     EIM_LOG_W("msg=\"event not delivered\" reason=\"%s\"", why ? why : "?");
   }
+  if (f->except) eim_client_unref(f->except);
   cJSON_free(f->text);
   free(f);
 }
 
-static void to_members(const char *conversation_id, char *text, const eim_client *except,
-                       eim_metric_event ev) {
+void eim_event_to_members(const char *conversation_id, char *text, const eim_client *except,
+                          eim_metric_event ev) {
   fanout *f = malloc(sizeof *f);
   if (f == NULL || text == NULL) {
     free(f);
     cJSON_free(text);
     return;
   }
-  *f = (fanout){text, strlen(text), except, ev};
+  /* The membership may load first: hold `except`, so its address cannot be
+   * taken over by a new client meanwhile. */
+  *f = (fanout){text, strlen(text), (eim_client *)except, ev};
+  if (f->except) eim_client_ref(f->except);
   eim_convc_with(conversation_id, fanout_to_members, f);
 }
 
@@ -50,7 +54,7 @@ void eim_event_chat(const eim_msg *m, const eim_client *except) {
     eim_cluster_chat(m, except);
     return;
   }
-  to_members(m->conversation_id, wrap_event("conversation.chat", eim_json_message(m)), except,
+  eim_event_to_members(m->conversation_id, wrap_event("conversation.chat", eim_json_message(m)), except,
              EIM_M_EV_CHAT);
 }
 
@@ -62,7 +66,7 @@ void eim_event_read(const char *conversation_id, const char *user_id, uint64_t r
   cJSON_AddNumberToObject(d, "read_seq", (double)read_seq);
   char *text = wrap_event("conversation.read", d);
   if (text != NULL) eim_cluster_to_members(conversation_id, text);
-  to_members(conversation_id, text, except, EIM_M_EV_READ);
+  eim_event_to_members(conversation_id, text, except, EIM_M_EV_READ);
 }
 
 void eim_event_created(const eim_conv *c, const char *const *users, size_t n) {

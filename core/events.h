@@ -10,6 +10,11 @@
 #include "exampleim/plugin.h"
 #include "sessions.h"
 
+/* Writes text (JSON, taken: freed with cJSON_free) to the connections of
+ * the conversation's members on this node but `except`, once the membership
+ * is known. */
+void eim_event_to_members(const char *conversation_id, char *text, const eim_client *except,
+                          eim_metric_event ev);
 /* conversation.chat to every member connection but `except`. */
 void eim_event_chat(const eim_msg *m, const eim_client *except);
 /* conversation.read receipt to every member connection but `except`. */
