@@ -101,6 +101,27 @@ static int both_have(void *ctx) {
   return count_topic(w->a, w->topic) >= w->n && count_topic(w->b, w->topic) >= w->n;
 }
 
+/* How long a prefix of STEM0, STEM1, ... node n's chat records hold as
+ * a subsequence: a redelivered record is not counted twice, a missing one
+ * stops the count. */
+static size_t in_order(const th_node *n, const char *stem) {
+  size_t next = 0;
+  for (size_t i = 0; i < n->nrecs; i++) {
+    const th_rec *r = &n->recs[i];
+    char val[32];
+    int len = snprintf(val, sizeof val, "%s%zu", stem, next);
+    if (r->topic == EIM_TOPIC_CHAT && r->len == (size_t)len && memcmp(r->data, val, r->len) == 0)
+      next++;
+  }
+  return next;
+}
+
+/* Both nodes received rec-0 .. rec-(w->n - 1) in order. */
+static int both_in_order(void *ctx) {
+  want *w = ctx;
+  return in_order(w->a, "rec-") >= w->n && in_order(w->b, "rec-") >= w->n;
+}
+
 static int health_is(th_node *n, int want_ok) {
   eim_err err;
   return (th_ops(n)->health(n->state, &err) == EIM_OK) == want_ok;
@@ -505,23 +526,18 @@ static void test_outage(void) {
 
   CHECK(run_script("up", own, sizeof own) == 0, "up again failed");
   t0 = th_mono_ns();
+  /* Delivery is at least once: a consumer that rejoins after the outage may
+   * be handed records again from its last committed offset, so what is
+   * waited for is every record in order, not a count. */
   w = (want){&a, &b, EIM_TOPIC_CHAT, BEFORE + DURING};
-  CHECK(th_drain_until(both_have, &w, 120000), "after the outage: A has %zu, B has %zu of %d",
-        count_topic(&a, EIM_TOPIC_CHAT), count_topic(&b, EIM_TOPIC_CHAT), BEFORE + DURING);
+  CHECK(th_drain_until(both_in_order, &w, 120000),
+        "after the outage: A has %zu of %d in order (%zu records), B has %zu (%zu records)",
+        in_order(&a, "rec-"), BEFORE + DURING, count_topic(&a, EIM_TOPIC_CHAT), in_order(&b, "rec-"),
+        count_topic(&b, EIM_TOPIC_CHAT));
   fprintf(stderr, "outage: %d records published during the outage arrived %.1f s after "
-          "the broker returned\n", DURING, (double)(th_mono_ns() - t0) / 1e9);
-  th_node *nodes[2] = {&a, &b};
-  for (int j = 0; j < 2; j++) {
-    int next = 0;
-    for (size_t i = 0; i < nodes[j]->nrecs; i++) {
-      const th_rec *r = &nodes[j]->recs[i];
-      char val[32];
-      int len = snprintf(val, sizeof val, "rec-%d", next);
-      if (r->len == (size_t)len && memcmp(r->data, val, r->len) == 0) next++;
-    }
-    CHECK(next == BEFORE + DURING, "%s: in-order records %d of %d", nodes[j]->name, next,
-          BEFORE + DURING);
-  }
+          "the broker returned (A received %zu records, B %zu: the rest are redeliveries)\n",
+          DURING, (double)(th_mono_ns() - t0) / 1e9, count_topic(&a, EIM_TOPIC_CHAT),
+          count_topic(&b, EIM_TOPIC_CHAT));
   CHECK(wait_health(&a, 1, 30000), "health not OK after the broker returned");
 
   /* Shutting down running nodes while the broker is gone is bounded too. */
