@@ -11,6 +11,9 @@
 
 /* --- options ---------------------------------------------------------------- */
 
+#define LG_MAX_PIDS 4
+#define LG_MAX_WATCH 8
+
 enum lg_peer { LG_PEER_EIM, LG_PEER_CENTRIFUGO };
 
 typedef struct lg_opts {
@@ -18,11 +21,16 @@ typedef struct lg_opts {
   enum lg_peer peer;
   const char *host; /* server address, IPv4 */
   int port;
+  int port2;        /* chat, fanout: receivers connect here (a second node); 0: port */
   int sources;      /* source addresses 127.0.0.2 .. 127.0.0.(1+sources) */
   const char *tokens;     /* file of "user_id token" lines */
   const char *out;        /* setup: where to write that file */
   const char *prefix;     /* setup: username prefix */
   int pid;                /* server process, for /proc sampling; 0: none */
+  int pids[LG_MAX_PIDS];  /* every --pid: server processes, CPU summed */
+  int npids;
+  int watch[LG_MAX_WATCH]; /* --watch: other processes (database, broker), CPU each */
+  int nwatch;
   long users, conns, pairs, groups, group_size, concurrency;
   double rate, duration, drain, hold;
   const char *kind;       /* fanout: push | chat */
@@ -65,6 +73,18 @@ typedef struct lg_proc {
 
 /* Reads pid's CPU time and RSS; returns 0, or -1 if the process is gone. */
 int lg_proc_sample(int pid, lg_proc *out);
+
+/* CPU seconds of every --pid and --watch process at one moment. */
+typedef struct lg_cpu {
+  double pid[LG_MAX_PIDS], watch[LG_MAX_WATCH];
+} lg_cpu;
+
+void lg_cpu_sample(lg_cpu *out);
+/* The server's CPU seconds between a and b: every --pid summed. */
+double lg_cpu_server(const lg_cpu *a, const lg_cpu *b);
+/* Writes "server_cpu_s_each":[..],"watch_cpu_s":[..], for a to b, in the
+ * order the options were given (-1 for a process that was gone). */
+void lg_cpu_json(FILE *f, const lg_cpu *a, const lg_cpu *b);
 
 /* --- WebSocket client connection ------------------------------------------ */
 
@@ -111,6 +131,7 @@ struct lg_conn {
   int rcvbuf;            /* SO_RCVBUF to set before connecting; 0: default */
   int paused;
   int ready;             /* the peer's own handshake is done too */
+  int port;              /* the server's port; 0: lg_o.port */
   int setup_replies;     /* Centrifugo: replies still awaited (connect, subscribe) */
 };
 

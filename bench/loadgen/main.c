@@ -10,6 +10,10 @@
  *
  * Common: --host 127.0.0.1 --port P --tokens FILE --pid SERVER_PID
  *         --peer exampleim|centrifugo --sources K (source addresses 127.0.0.2..)
+ * Two nodes (chat, fanout): --port2 P2 puts the receivers on the server at P2
+ *         (senders and the REST calls stay on P); --pid twice sums both
+ *         nodes' CPU; --watch PID (repeatable) reports another process's CPU
+ *         (a database, a broker) over the same measured window.
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -26,7 +30,8 @@ static void usage(void) {
         "  --host H --port P --peer exampleim|centrifugo --pid SERVER_PID --sources K\n"
         "  --tokens FILE --out FILE --prefix NAME --users N --conns N --concurrency N\n"
         "  --pairs P --groups M --group-size G --kind push|chat --rate R --duration S\n"
-        "  --drain S --hold S --payload BYTES --rcvbuf BYTES --rss-bound-mib MIB\n",
+        "  --drain S --hold S --payload BYTES --rcvbuf BYTES --rss-bound-mib MIB\n"
+        "  --port2 P (receivers' server) --pid PID (repeatable) --watch PID (repeatable)\n",
         stderr);
   exit(2);
 }
@@ -82,7 +87,8 @@ int main(int argc, char **argv) {
       {"groups", 1, 0, 'g'},   {"group-size", 1, 0, 'G'},  {"kind", 1, 0, 'k'},
       {"rate", 1, 0, 'r'},     {"duration", 1, 0, 'd'},    {"drain", 1, 0, 'D'},
       {"hold", 1, 0, 'H'},     {"payload", 1, 0, 'l'},     {"rcvbuf", 1, 0, 'b'},
-      {"rss-bound-mib", 1, 0, 'B'}, {0, 0, 0, 0}};
+      {"rss-bound-mib", 1, 0, 'B'}, {"port2", 1, 0, 'q'},     {"watch", 1, 0, 'w'},
+      {0, 0, 0, 0}};
   int ch;
   optind = 2;
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -94,7 +100,15 @@ int main(int argc, char **argv) {
       else if (strcmp(optarg, "exampleim") == 0) lg_o.peer = LG_PEER_EIM;
       else usage();
       break;
-    case 'i': lg_o.pid = (int)num(optarg); break;
+    case 'i':
+      if (lg_o.npids == LG_MAX_PIDS) lg_die("at most %d --pid", LG_MAX_PIDS);
+      lg_o.pids[lg_o.npids++] = (int)num(optarg);
+      break;
+    case 'q': lg_o.port2 = (int)num(optarg); break;
+    case 'w':
+      if (lg_o.nwatch == LG_MAX_WATCH) lg_die("at most %d --watch", LG_MAX_WATCH);
+      lg_o.watch[lg_o.nwatch++] = (int)num(optarg);
+      break;
     case 's': lg_o.sources = (int)num(optarg); break;
     case 't': lg_o.tokens = optarg; break;
     case 'o': lg_o.out = optarg; break;
@@ -117,6 +131,8 @@ int main(int argc, char **argv) {
     }
   }
   if (optind != argc) usage();
+  /* The first --pid is the one whose RSS is sampled. */
+  lg_o.pid = lg_o.npids ? lg_o.pids[0] : 0;
   if (strcmp(lg_o.kind, "push") != 0 && strcmp(lg_o.kind, "chat") != 0)
     lg_die("--kind is push or chat");
   if (lg_o.sources < 1 || lg_o.sources > 250) lg_die("--sources is 1 to 250");

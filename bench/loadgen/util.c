@@ -100,6 +100,39 @@ int lg_proc_sample(int pid, lg_proc *out) {
   return 0;
 }
 
+void lg_cpu_sample(lg_cpu *out) {
+  lg_proc p;
+  for (int i = 0; i < lg_o.npids; i++)
+    out->pid[i] = lg_proc_sample(lg_o.pids[i], &p) == 0 ? p.cpu_s : -1;
+  for (int i = 0; i < lg_o.nwatch; i++)
+    out->watch[i] = lg_proc_sample(lg_o.watch[i], &p) == 0 ? p.cpu_s : -1;
+}
+
+/* A process gone by b (or already at a) counts as nothing rather than as a
+ * negative time. */
+static double cpu_delta(double a, double b) {
+  return a < 0 || b < 0 ? -1 : b - a;
+}
+
+double lg_cpu_server(const lg_cpu *a, const lg_cpu *b) {
+  double sum = 0;
+  for (int i = 0; i < lg_o.npids; i++) {
+    double d = cpu_delta(a->pid[i], b->pid[i]);
+    if (d > 0) sum += d;
+  }
+  return sum;
+}
+
+void lg_cpu_json(FILE *f, const lg_cpu *a, const lg_cpu *b) {
+  fputs("\"server_cpu_s_each\":[", f);
+  for (int i = 0; i < lg_o.npids; i++)
+    fprintf(f, "%s%.3f", i ? "," : "", cpu_delta(a->pid[i], b->pid[i]));
+  fputs("],\"watch_cpu_s\":[", f);
+  for (int i = 0; i < lg_o.nwatch; i++)
+    fprintf(f, "%s%.3f", i ? "," : "", cpu_delta(a->watch[i], b->watch[i]));
+  fputs("],", f);
+}
+
 /* --- loop helpers --------------------------------------------------------------- */
 
 static void wake_cb(uv_timer_t *t) { (void)t; }

@@ -247,13 +247,13 @@ static void connect_cb(uv_connect_t *req, int status) {
                  "GET /connection/websocket HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                  "Sec-WebSocket-Version: 13\r\n\r\n",
-                 lg_o.host, lg_o.port);
+                 lg_o.host, c->port ? c->port : lg_o.port);
   else
     n = snprintf(req_text, sizeof req_text,
                  "GET /ws?token=%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                  "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                  "Sec-WebSocket-Version: 13\r\n\r\n",
-                 c->token, lg_o.host, lg_o.port);
+                 c->token, lg_o.host, c->port ? c->port : lg_o.port);
   if (n <= 0 || (size_t)n >= sizeof req_text) lg_die("token too long");
   c->state = LG_UPGRADING;
   if (ws_send_cb(NULL, (const uint8_t *)req_text, (size_t)n, 0, c) < 0) lg_die("out of memory");
@@ -289,7 +289,7 @@ int lg_conn_open(lg_conn *c, const char *token) {
   /* Source addresses 127.0.0.2.. each have their own ephemeral ports. */
   snprintf(ip, sizeof ip, "127.0.0.%ld", 2 + c->idx % (lg_o.sources > 0 ? lg_o.sources : 1));
   uv_ip4_addr(ip, 0, &src);
-  uv_ip4_addr(lg_o.host, lg_o.port, &dst);
+  uv_ip4_addr(lg_o.host, c->port ? c->port : lg_o.port, &dst);
   if ((rc = uv_tcp_bind(&c->tcp, (const struct sockaddr *)&src, 0)) == 0) {
     uv_os_fd_t fd;
     if (c->rcvbuf > 0 && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
