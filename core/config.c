@@ -39,6 +39,7 @@ static const key_t_ keys[] = {
     {"ws_ping_interval_ms", I(ws_ping_interval_ms, 100, 3600000)},
     {"ws_idle_timeout_ms", I(ws_idle_timeout_ms, 100, 86400000)},
     {"ws_send_queue_bytes", I(ws_send_queue_bytes, 4096, 1LL << 32)},
+    {"ws_coalesce_ms", I(ws_coalesce_ms, 0, 1000)},
     {"max_content_bytes", I(max_content_bytes, 1, 16 << 20)},
     {"max_group_members", I(max_group_members, 2, 1000000)},
     {"rate_messages_per_sec", I(rate_messages_per_sec, 1, 1000000)},
@@ -76,6 +77,7 @@ void eim_config_init(eim_config *c) {
   c->ws_ping_interval_ms = 30000;
   c->ws_idle_timeout_ms = 90000;
   c->ws_send_queue_bytes = 4 << 20;
+  c->ws_coalesce_ms = 10;
   c->max_content_bytes = 8192;
   c->max_group_members = 5000;
   c->rate_messages_per_sec = 100;

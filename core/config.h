@@ -22,6 +22,7 @@ typedef struct eim_config {
   long long max_connections, max_connections_per_ip, new_connections_per_ip_per_sec;
   long long max_header_bytes, max_body_bytes, header_timeout_ms, keepalive_timeout_ms;
   long long max_frame_bytes, ws_ping_interval_ms, ws_idle_timeout_ms, ws_send_queue_bytes;
+  long long ws_coalesce_ms;
   /* application limits */
   long long max_content_bytes;
   long long max_group_members;

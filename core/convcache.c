@@ -22,6 +22,7 @@ typedef struct {
 static void set_members(eim_convc *c, const char *const *members, size_t n) {
   for (size_t i = 0; i < c->n; i++) free(c->members[i]);
   c->n = 0;
+  c->sess_gen = 0;
   if (n > c->cap) {
     char **m = realloc(c->members, n * sizeof *m);
     if (m == NULL) return;
@@ -37,6 +38,7 @@ static void set_members(eim_convc *c, const char *const *members, size_t n) {
 static void entry_free(eim_convc *c) {
   for (size_t i = 0; i < c->n; i++) free(c->members[i]);
   free(c->members);
+  free(c->sess);
   free(c->id);
   free(c);
 }
@@ -125,6 +127,22 @@ int eim_convc_is_member(const eim_convc *c, const char *user_id) {
   for (size_t i = 0; i < c->n; i++)
     if (strcmp(c->members[i], user_id) == 0) return 1;
   return 0;
+}
+
+eim_usess *const *eim_convc_sessions(const eim_convc *cc) {
+  /* The session pointers are a cache beside the members: filling it does
+   * not change what the entry says, hence the const interface. */
+  eim_convc *c = (eim_convc *)cc;
+  uint64_t gen = eim_sess_generation();
+  if (c->sess_gen == gen) return c->sess;
+  /* Sized by cap, not n: members only change through set_members, which
+   * keeps n <= cap, so the array never needs to shrink. */
+  eim_usess **s = realloc(c->sess, (c->cap ? c->cap : 1) * sizeof *s);
+  if (s == NULL) return NULL;
+  c->sess = s;
+  for (size_t i = 0; i < c->n; i++) s[i] = eim_sess_get(c->members[i]);
+  c->sess_gen = gen;
+  return s;
 }
 
 void eim_convc_put(const char *id, const char *const *members, size_t n) {

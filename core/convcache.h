@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "exampleim/plugin.h"
+#include "sessions.h"
 
 typedef struct eim_convc eim_convc;
 typedef void (*eim_convc_cb)(void *ctx, const eim_convc *c, int rc, const char *why);
@@ -16,6 +17,8 @@ struct eim_convc {
   char *id;
   char **members;
   size_t n, cap;
+  eim_usess **sess;          /* members' sessions here (NULL: none), see eim_convc_sessions */
+  uint64_t sess_gen;         /* eim_sess_generation() when sess was filled; 0: never */
   int ready;                 /* 0 while loading */
   struct convc_waiter *waiters;
 };
@@ -25,6 +28,12 @@ struct eim_convc {
  * conversation is unknown (EIM_ENOTFOUND) or the store failed. */
 void eim_convc_with(const char *conversation_id, eim_convc_cb cb, void *ctx);
 int eim_convc_is_member(const eim_convc *c, const char *user_id);
+/* The session of each member (c->n of them, NULL where the member has no
+ * connection here), looked up again only when sessions came or went since
+ * the last call: a fan-out then walks pointers instead of hashing every
+ * member's id. Valid until sessions change (any attach of a first
+ * connection or detach of a last one). NULL when out of memory. */
+eim_usess *const *eim_convc_sessions(const eim_convc *c);
 /* Records (or refreshes) a conversation's members from a store result. */
 void eim_convc_put(const char *conversation_id, const char *const *members, size_t n);
 void eim_convc_free_all(void);

@@ -252,10 +252,13 @@ static void push_to_conversation(wsreq *r) {
     return;
   }
   const eim_convc *c = eim_hmap_get(&eim_srv.convs, r->conversation_id);
+  eim_usess *const *sess = c != NULL ? eim_convc_sessions(c) : NULL;
   size_t len = strlen(text), delivered = 0;
-  for (size_t i = 0; c != NULL && i < c->n; i++)
-    delivered += eim_send_to_user(c->members[i], text, len, r->cl, EIM_M_EV_PUSH) +
+  for (size_t i = 0; c != NULL && i < c->n; i++) {
+    eim_usess *s = sess != NULL ? sess[i] : eim_sess_get(c->members[i]);
+    delivered += eim_send_to_sess(s, text, len, r->cl, EIM_M_EV_PUSH) +
                  eim_cluster_remote_count(c->members[i]);
+  }
   eim_cluster_to_members(r->conversation_id, text);
   cJSON_free(text);
   push_ack(r, delivered);

@@ -25,7 +25,16 @@ static char *wrap_event(const char *type, cJSON *data) {
 static void fanout_to_members(void *ctx, const eim_convc *c, int rc, const char *why) {
   fanout *f = ctx;
   if (rc == EIM_OK) {
-    for (size_t i = 0; i < c->n; i++) eim_send_to_user(c->members[i], f->text, f->len, f->except, f->ev);
+    /* Sending never attaches or detaches a session (a connection closed
+     * for a full queue goes away in a later callback), so the pointers stay
+     * valid for the whole loop. */
+    eim_usess *const *sess = eim_convc_sessions(c);
+    for (size_t i = 0; i < c->n; i++) {
+      if (sess != NULL)
+        eim_send_to_sess(sess[i], f->text, f->len, f->except, f->ev);
+      else
+        eim_send_to_user(c->members[i], f->text, f->len, f->except, f->ev);
+    }
   } else {
     EIM_LOG_W("msg=\"event not delivered\" reason=\"%s\"", why ? why : "?");
   }

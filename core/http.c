@@ -82,6 +82,7 @@ void eim_net_limits_default(eim_net_limits *lim) {
   lim->ws_ping_interval_ms = 30000;
   lim->ws_idle_timeout_ms = 90000;
   lim->ws_send_queue_bytes = 4u << 20;
+  lim->ws_coalesce_ms = 0;
   lim->max_connections = 20000;
   lim->max_connections_per_ip = 0;
 }
@@ -193,6 +194,7 @@ static void net_handle_closed(eim_net *net) {
   }
   free(net->ips);
   free(net->dirty);
+  free(net->held);
   free(net);
   if (done != NULL) done(arg);
 }
@@ -345,6 +347,7 @@ int eim__conn_append(eim_http_conn *c, const void *data, size_t len) {
 
 void eim__conn_flush(eim_http_conn *c) {
   if ((c->flags & EIM__F_CLOSED) || c->inflight > 0 || c->olen == 0) return;
+  c->last_write = uv_now(c->net->loop);
   uv_buf_t b = uv_buf_init(c->obuf, (unsigned)c->olen);
   int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
   if (n == UV_EAGAIN) n = 0;
@@ -366,6 +369,7 @@ int eim__conn_write(eim_http_conn *c, const uv_buf_t *bufs, unsigned nbufs) {
   if (c->flags & EIM__F_CLOSED) return UV_EPIPE;
   size_t done = 0;
   if (c->inflight == 0 && c->olen == 0) {
+    c->last_write = uv_now(c->net->loop);
     int n = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
     if (n == UV_EAGAIN) n = 0;
     if (n < 0) {
@@ -395,34 +399,88 @@ int eim__conn_write(eim_http_conn *c, const uv_buf_t *bufs, unsigned nbufs) {
 }
 
 static void on_kick(uv_idle_t *idle);
+static void on_coalesce(uv_timer_t *t);
 
-int eim__conn_write_later(eim_http_conn *c, const uv_buf_t *bufs, unsigned nbufs) {
-  eim_net *net = c->net;
+/* Adds c to a flush list of its net (net->dirty or net->held), marked with
+ * flag and holding a reference. Returns 0, or -1 when out of memory. */
+static int flush_list_add(eim_http_conn ***list, size_t *n, size_t *cap, eim_http_conn *c,
+                          uint32_t flag) {
+  if (*n == *cap) {
+    size_t ncap = *cap ? *cap * 2 : 64;
+    eim_http_conn **d = realloc(*list, ncap * sizeof *d);
+    if (d == NULL) return -1;
+    *list = d;
+    *cap = ncap;
+  }
+  c->flags |= flag;
+  c->refs++;
+  (*list)[(*n)++] = c;
+  return 0;
+}
+
+/* Flushes and releases the n connections of a flush list taken off its net
+ * (flushing may add connections to the net's lists again). */
+static void flush_list_run(eim_http_conn **d, size_t n, uint32_t flag) {
+  for (size_t i = 0; i < n; i++) {
+    d[i]->flags &= ~flag;
+    eim__conn_flush(d[i]);
+    conn_unref(d[i]);
+  }
+}
+
+/* Appends bufs to c's output. Returns 1 when they are to wait for a flush,
+ * 0 when they were flushed already (a big batch gains nothing by waiting),
+ * or a negative libuv error. */
+static int conn_append_bufs(eim_http_conn *c, const uv_buf_t *bufs, unsigned nbufs) {
   for (unsigned i = 0; i < nbufs; i++) {
     int r = eim__conn_append(c, bufs[i].base, bufs[i].len);
     if (r < 0) return r;
   }
-  /* A big batch gains nothing by waiting. */
-  if (c->olen >= 65536) {
+  if (c->olen < 65536) return 1;
+  eim__conn_flush(c);
+  return (c->flags & EIM__F_CLOSED) ? UV_EPIPE : 0;
+}
+
+int eim__conn_write_later(eim_http_conn *c, const uv_buf_t *bufs, unsigned nbufs) {
+  eim_net *net = c->net;
+  int r = conn_append_bufs(c, bufs, nbufs);
+  if (r <= 0 || (c->flags & EIM__F_DIRTY)) return r < 0 ? r : 0;
+  if (flush_list_add(&net->dirty, &net->ndirty, &net->dirty_cap, c, EIM__F_DIRTY) != 0) {
     eim__conn_flush(c);
-    return (c->flags & EIM__F_CLOSED) ? UV_EPIPE : 0;
+    return 0;
   }
-  if (c->flags & EIM__F_DIRTY) return 0;
-  if (net->ndirty == net->dirty_cap) {
-    size_t cap = net->dirty_cap ? net->dirty_cap * 2 : 64;
-    eim_http_conn **d = realloc(net->dirty, cap * sizeof *d);
-    if (d == NULL) {
-      eim__conn_flush(c);
-      return 0;
-    }
-    net->dirty = d;
-    net->dirty_cap = cap;
-  }
-  c->flags |= EIM__F_DIRTY;
-  c->refs++;
-  net->dirty[net->ndirty++] = c;
   uv_idle_start(&net->kick, on_kick);
   return 0;
+}
+
+int eim__conn_write_coalesced(eim_http_conn *c, const uv_buf_t *bufs, unsigned nbufs) {
+  eim_net *net = c->net;
+  uint64_t wait = net->lim.ws_coalesce_ms;
+  /* A connection quiet for that long gets its frame at the end of this
+   * turn: coalescing only ever delays the output of busy connections. */
+  if (wait == 0 || (c->flags & EIM__F_DIRTY) || uv_now(net->loop) - c->last_write >= wait)
+    return eim__conn_write_later(c, bufs, nbufs);
+  int r = conn_append_bufs(c, bufs, nbufs);
+  if (r <= 0 || (c->flags & EIM__F_HELD)) return r < 0 ? r : 0;
+  if (flush_list_add(&net->held, &net->nheld, &net->held_cap, c, EIM__F_HELD) != 0)
+    return eim__conn_write_later(c, NULL, 0);
+  if (net->nheld == 1) uv_timer_start(&net->coalesce, on_coalesce, wait, 0);
+  return 0;
+}
+
+static void on_coalesce(uv_timer_t *t) {
+  eim_net *net = t->data;
+  size_t n = net->nheld;
+  eim_http_conn **d = net->held;
+  net->held = NULL;
+  net->nheld = net->held_cap = 0;
+  flush_list_run(d, n, EIM__F_HELD);
+  if (net->held == NULL) {
+    net->held = d;
+    net->held_cap = n;
+  } else {
+    free(d);
+  }
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
@@ -907,11 +965,7 @@ static void on_kick(uv_idle_t *idle) {
   eim_http_conn **d = net->dirty;
   net->dirty = NULL;
   net->ndirty = net->dirty_cap = 0;
-  for (size_t i = 0; i < n; i++) {
-    d[i]->flags &= ~(uint32_t)EIM__F_DIRTY;
-    eim__conn_flush(d[i]);
-    conn_unref(d[i]);
-  }
+  flush_list_run(d, n, EIM__F_DIRTY);
   if (net->dirty == NULL) {
     net->dirty = d;
     net->dirty_cap = n;
@@ -1132,8 +1186,9 @@ int eim_net_start(uv_loop_t *loop, const char *host, int port, const eim_net_lim
   uv_tcp_init(loop, &net->listener);
   uv_timer_init(loop, &net->sweep);
   uv_idle_init(loop, &net->kick);
-  net->listener.data = net->sweep.data = net->kick.data = net;
-  net->handles = 3;
+  uv_timer_init(loop, &net->coalesce);
+  net->listener.data = net->sweep.data = net->kick.data = net->coalesce.data = net;
+  net->handles = 4;
   net->accepting = 1;
   int r = uv_tcp_open(&net->listener, fd);
   if (r != 0) close(fd);
@@ -1188,11 +1243,17 @@ void eim_net_close(eim_net *net, void (*done)(void *arg), void *arg) {
   }
   uv_close((uv_handle_t *)&net->sweep, on_handle_closed);
   uv_close((uv_handle_t *)&net->kick, on_handle_closed);
+  uv_close((uv_handle_t *)&net->coalesce, on_handle_closed);
   for (size_t i = 0; i < net->ndirty; i++) {
     net->dirty[i]->flags &= ~(uint32_t)EIM__F_DIRTY;
     conn_unref(net->dirty[i]);
   }
   net->ndirty = 0;
+  for (size_t i = 0; i < net->nheld; i++) {
+    net->held[i]->flags &= ~(uint32_t)EIM__F_HELD;
+    conn_unref(net->held[i]);
+  }
+  net->nheld = 0;
   for (int i = 0; i < EIM__L_COUNT; i++)
     while (!eim__list_empty(&net->lists[i]))
       eim__conn_close(EIM__CONTAINER(net->lists[i].next, eim_http_conn, link));

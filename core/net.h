@@ -44,6 +44,7 @@ typedef struct eim_net_limits {
   uint64_t ws_ping_interval_ms;     /* default 30000 */
   uint64_t ws_idle_timeout_ms;      /* default 90000 */
   size_t ws_send_queue_bytes;       /* default 4 MiB */
+  uint64_t ws_coalesce_ms;          /* default 0: events leave when the loop turn ends */
   unsigned max_connections;         /* default 20000 */
   unsigned max_connections_per_ip;  /* default 0 = unlimited */
   unsigned new_connections_per_ip_per_sec; /* default 0 = unlimited; burst of 2 s */
@@ -149,6 +150,11 @@ const char *eim_ws_peer_ip(const eim_ws *ws);
 /* Queues one text message (copied). Returns 0, or -1 when the ws is closing
  * or its send queue is over the limit (then the ws is being closed). */
 int eim_ws_send_text(eim_ws *ws, const char *data, size_t len);
+/* As eim_ws_send_text, for a message nobody waits on (an event): when the
+ * ws was written to less than ws_coalesce_ms ago, the frame waits until that
+ * much time has passed, so that a busy connection gets one write for many
+ * frames instead of one each. Order with every other frame is kept. */
+int eim_ws_send_event(eim_ws *ws, const char *data, size_t len);
 /* Starts the closing handshake with code and reason. on_ws_close follows. */
 void eim_ws_close(eim_ws *ws, uint16_t code, const char *reason);
 /* Bytes queued and not yet written to the socket. */

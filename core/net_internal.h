@@ -76,7 +76,8 @@ enum {
   EIM__W_IN_WSLAY = 1u << 15,   /* inside wslay_event_recv */
   EIM__W_READ_DONE = 1u << 16,  /* wslay stopped reading: input is discarded */
   EIM__F_HEADREQ = 1u << 17,    /* the request is HEAD: answer without body */
-  EIM__F_DIRTY = 1u << 18       /* in net->dirty, output to flush this turn */
+  EIM__F_DIRTY = 1u << 18,      /* in net->dirty, output to flush this turn */
+  EIM__F_HELD = 1u << 19        /* in net->held, output to flush when net->coalesce fires */
 };
 
 /* Connections per peer address; the entry also holds the address text that
@@ -100,6 +101,7 @@ struct eim_http_conn {
   char *obuf;              /* output the kernel has not taken, not yet in a write */
   size_t olen, ocap;
   size_t inflight;         /* bytes in the uv_write under way */
+  uint64_t last_write;     /* loop ms of the last flush that wrote */
   uint32_t flags;
   uint8_t list;
   unsigned refs;           /* 1 for the socket, plus eim_http_hold()s */
@@ -123,6 +125,7 @@ struct eim_net {
   uv_tcp_t listener;
   uv_timer_t sweep;
   uv_idle_t kick;           /* runs deferred HTTP resumes */
+  uv_timer_t coalesce;      /* flushes net->held */
   eim_net_limits lim;
   eim_net_handlers h;
   eim_net_stats stats;
@@ -137,6 +140,8 @@ struct eim_net {
   eim__link resume;         /* eim__http waiting to parse their next request */
   eim_http_conn **dirty;    /* connections with output to flush (each holds a ref) */
   size_t ndirty, dirty_cap;
+  eim_http_conn **held;     /* output waiting for net->coalesce (each holds a ref) */
+  size_t nheld, held_cap;
   uint64_t next_ws_id;
   eim__ip **ips;            /* hash of peer addresses */
   size_t nips_buckets, nips;
@@ -153,6 +158,9 @@ int eim__conn_append(eim_http_conn *c, const void *data, size_t len);
 /* Queues bytes to be written when the loop turns: everything a connection
  * is sent during one turn leaves in one write. Returns as eim__conn_write. */
 int eim__conn_write_later(eim_http_conn *c, const uv_buf_t *bufs, unsigned nbufs);
+/* As eim__conn_write_later, but a connection written to less than
+ * lim.ws_coalesce_ms ago waits until then (see eim_ws_send_event). */
+int eim__conn_write_coalesced(eim_http_conn *c, const uv_buf_t *bufs, unsigned nbufs);
 void eim__conn_flush(eim_http_conn *c);
 /* Closes the socket now; on_ws_close and freeing follow from libuv. */
 void eim__conn_close(eim_http_conn *c);

@@ -110,6 +110,7 @@ int eim_server_start(uv_loop_t *loop, eim_config *cfg) {
   lim.ws_ping_interval_ms = (uint64_t)cfg->ws_ping_interval_ms;
   lim.ws_idle_timeout_ms = (uint64_t)cfg->ws_idle_timeout_ms;
   lim.ws_send_queue_bytes = (size_t)cfg->ws_send_queue_bytes;
+  lim.ws_coalesce_ms = (uint64_t)cfg->ws_coalesce_ms;
   lim.max_connections = (unsigned)cfg->max_connections;
   lim.max_connections_per_ip = (unsigned)cfg->max_connections_per_ip;
   lim.new_connections_per_ip_per_sec = (unsigned)cfg->new_connections_per_ip_per_sec;

@@ -10,6 +10,7 @@
 #include "server.h"
 
 static const char PEER_MARK = 1;
+static uint64_t generation = 1;
 
 eim_client *eim_client_new(const char *user_id, int64_t token_exp_ms) {
   eim_client *cl = calloc(1, sizeof *cl);
@@ -30,6 +31,8 @@ void eim_client_unref(eim_client *cl) {
 
 eim_usess *eim_sess_get(const char *user_id) { return eim_hmap_get(&eim_srv.users, user_id); }
 
+uint64_t eim_sess_generation(void) { return generation; }
+
 int eim_user_online(const char *user_id) {
   eim_usess *s = eim_sess_get(user_id);
   return (s != NULL && s->nclients > 0) || eim_cluster_remote_count(user_id) > 0;
@@ -41,12 +44,16 @@ void eim_client_send(eim_client *cl, const char *text, size_t len) {
 
 size_t eim_send_to_user(const char *user_id, const char *text, size_t len,
                         const eim_client *except, eim_metric_event ev) {
-  eim_usess *s = eim_sess_get(user_id);
+  return eim_send_to_sess(eim_sess_get(user_id), text, len, except, ev);
+}
+
+size_t eim_send_to_sess(eim_usess *s, const char *text, size_t len, const eim_client *except,
+                        eim_metric_event ev) {
   if (s == NULL) return 0;
   size_t n = 0;
   for (eim_client *cl = s->clients; cl != NULL; cl = cl->next) {
     if (cl == except || cl->ws == NULL) continue;
-    eim_ws_send_text(cl->ws, text, len);
+    eim_ws_send_event(cl->ws, text, len);
     n++;
   }
   if (n) eim_metrics_event_out(ev, n);
@@ -101,6 +108,7 @@ int eim_sess_attach(eim_client *cl, const char *const *peers, size_t npeers) {
       return -1;
     }
     first = 1;
+    generation++;
   }
   /* A session that exists already knows its peers, kept current by
    * eim_sess_add_peers; the freshly loaded list may add to it. */
@@ -136,6 +144,7 @@ void eim_sess_detach(eim_client *cl) {
   eim_cluster_local_count(s->user_id, --s->nclients);
   if (s->nclients > 0) return;
   eim_hmap_del(&eim_srv.users, s->user_id);
+  generation++;
   if (eim_cluster_remote_count(s->user_id) == 0) announce(s, 0);
   sess_free(s);
 }

@@ -48,6 +48,10 @@ int eim_sess_attach(eim_client *cl, const char *const *peers, size_t npeers);
 void eim_sess_detach(eim_client *cl);
 
 eim_usess *eim_sess_get(const char *user_id);
+/* Changes whenever a session is created or dropped: a caller that keeps
+ * eim_usess pointers (the membership cache) knows they are still valid
+ * while this stays the same. */
+uint64_t eim_sess_generation(void);
 /* Online anywhere in the cluster. */
 int eim_user_online(const char *user_id);
 /* Tells the users here who have user_id as a peer that it went online or
@@ -61,6 +65,10 @@ void eim_sess_add_peers(const char *const *members, size_t n);
  * number of connections written to. */
 size_t eim_send_to_user(const char *user_id, const char *text, size_t len,
                         const eim_client *except, eim_metric_event ev);
+/* The same for a session at hand (s may be NULL: nobody connected). Events
+ * go out with eim_ws_send_event, so busy connections batch them. */
+size_t eim_send_to_sess(eim_usess *s, const char *text, size_t len, const eim_client *except,
+                        eim_metric_event ev);
 /* Sends text to one connection; no-op once it is closed. */
 void eim_client_send(eim_client *cl, const char *text, size_t len);
 

@@ -13,7 +13,11 @@
  * output buffer: server frames are unmasked, so a frame is a 2-10 byte
  * header and the payload (wslay_event_queue_msg would add a malloc and a
  * copy per message). Frames queued during one loop turn leave in one write
- * when the turn ends, which is what makes fan-out cheap in system calls.
+ * when the turn ends, which is what makes fan-out cheap in system calls;
+ * events to a connection written to less than ws_coalesce_ms ago wait for
+ * that long, so a busy connection gets many frames per write (the write
+ * system call and the loopback or NIC work behind it cost far more than
+ * the frame itself).
  * wslay's own output (pong, close echo) goes into the same buffer; its send
  * callback takes everything, so it never holds a partly sent frame that
  * could interleave with ours.
@@ -130,8 +134,12 @@ static void ws_after_wslay(eim_http_conn *c, int r) {
     eim__conn_close(c);
     return;
   }
+  size_t before = c->olen;
   wslay_event_send(c->wslay);
   if (c->flags & EIM__F_CLOSED) return;
+  /* Only wslay's own output (a pong, a close) is flushed here: events held
+   * for coalescing stay held when the client merely sent something. */
+  int wslay_wrote = c->olen != before;
   if (wslay_event_get_close_sent(c->wslay)) c->flags |= EIM__W_CLOSING | EIM__W_CLOSE_SENT;
   if (c->flags & EIM__W_CLOSE_SENT) {
     /* Our close is out (or wslay's, for a protocol error or an echo): what
@@ -141,7 +149,7 @@ static void ws_after_wslay(eim_http_conn *c, int r) {
              wslay_event_get_queued_msg_count(c->wslay) == 0) {
     ws_ctx_free(c);
   }
-  eim__conn_flush(c);
+  if (wslay_wrote || (c->flags & EIM__W_CLOSE_SENT)) eim__conn_flush(c);
   if (c->flags & EIM__F_CLOSED) return;
   if (c->flags & EIM__W_CLOSE_SENT) {
     if (!(c->flags & EIM__F_LINGER))
@@ -190,8 +198,11 @@ void eim__ws_on_closed(eim_http_conn *c) {
 
 /* --- output ----------------------------------------------------------------- */
 
-/* Writes one unmasked frame. Returns 0 or a negative libuv error. */
-static int ws_write_frame(eim_http_conn *c, uint8_t opcode, const void *data, size_t len) {
+/* Writes one unmasked frame at the end of the loop turn, or later when
+ * coalesce is set (eim__conn_write_coalesced). Returns 0 or a negative
+ * libuv error. */
+static int ws_write_frame(eim_http_conn *c, uint8_t opcode, const void *data, size_t len,
+                          int coalesce) {
   uint8_t hdr[10];
   size_t hl;
   hdr[0] = (uint8_t)(0x80 | opcode);
@@ -209,14 +220,15 @@ static int ws_write_frame(eim_http_conn *c, uint8_t opcode, const void *data, si
     hl = 10;
   }
   uv_buf_t bufs[2] = {uv_buf_init((char *)hdr, (unsigned)hl), uv_buf_init((char *)data, (unsigned)len)};
-  return eim__conn_write_later(c, bufs, len > 0 ? 2 : 1);
+  return coalesce ? eim__conn_write_coalesced(c, bufs, len > 0 ? 2 : 1)
+                  : eim__conn_write_later(c, bufs, len > 0 ? 2 : 1);
 }
 
 static int ws_open(const eim_http_conn *c) {
   return (c->flags & EIM__F_WS) && !(c->flags & (EIM__F_CLOSED | EIM__W_CLOSING));
 }
 
-int eim_ws_send_text(eim_ws *ws, const char *data, size_t len) {
+static int ws_send(eim_ws *ws, const char *data, size_t len, int coalesce) {
   eim_http_conn *c = &ws->c;
   eim_net *net = c->net;
   if (!ws_open(c)) return -1;
@@ -239,11 +251,15 @@ int eim_ws_send_text(eim_ws *ws, const char *data, size_t len) {
     eim__conn_close(c);
     return -1;
   }
-  if (ws_write_frame(c, WSLAY_TEXT_FRAME, data, len) != 0) return -1;
+  if (ws_write_frame(c, WSLAY_TEXT_FRAME, data, len, coalesce) != 0) return -1;
   net->stats.ws_messages_out_total++;
   net->stats.ws_bytes_out_total += len;
   return 0;
 }
+
+int eim_ws_send_text(eim_ws *ws, const char *data, size_t len) { return ws_send(ws, data, len, 0); }
+
+int eim_ws_send_event(eim_ws *ws, const char *data, size_t len) { return ws_send(ws, data, len, 1); }
 
 void eim_ws_close(eim_ws *ws, uint16_t code, const char *reason) {
   eim_http_conn *c = &ws->c;
@@ -255,7 +271,7 @@ void eim_ws_close(eim_ws *ws, uint16_t code, const char *reason) {
   payload[0] = (uint8_t)(code >> 8);
   payload[1] = (uint8_t)code;
   if (rl > 0) memcpy(payload + 2, reason, rl);
-  if (ws_write_frame(c, WSLAY_CONNECTION_CLOSE, payload, rl + 2) != 0) return;
+  if (ws_write_frame(c, WSLAY_CONNECTION_CLOSE, payload, rl + 2, 0) != 0) return;
   c->flags |= EIM__W_CLOSE_SENT;
   /* Inside wslay (the application closes from on_ws_message) the context
    * must outlive the call; ws_after_wslay takes over from there. */

@@ -188,6 +188,15 @@ static void app_ws_message(void *ctx, eim_ws *ws, int text, const char *data, si
     eim_ws_close(ws, 1000, "bye");
     return;
   }
+  if (text && len == 8 && memcmp(data, "events ", 7) == 0 && data[7] >= '1' && data[7] <= '9') {
+    /* "events N": N events, which a busy connection holds back. */
+    for (int i = 1; i <= data[7] - '0'; i++) {
+      char ev[16];
+      int n = snprintf(ev, sizeof ev, "event-%d", i);
+      eim_ws_send_event(ws, ev, (size_t)n);
+    }
+    return;
+  }
   if (!text) {
     char buf[64];
     int n = snprintf(buf, sizeof buf, "binary:%zu", len);
@@ -761,6 +770,51 @@ static void test_websocket(void) {
   printf("ok websocket: echo, fragments, ping/pong, close both ways, 1009, 1002, idle\n");
 }
 
+/* Run with ws_coalesce_ms = COALESCE_MS: events to a connection written to
+ * within that time wait for it, in order; a reply takes them along at once. */
+#define COALESCE_MS 2000
+static void test_coalesce(void) {
+  frame *f = malloc(sizeof *f);
+  client *c = connect_client();
+  ws_handshake(c);
+  /* The 101 answer was just written: the events wait for the window. */
+  uint64_t t0 = now_ms();
+  ws_send(c, 1, 1, "events 3", 8, 1);
+  for (int i = 1; i <= 3; i++) {
+    char want[16];
+    snprintf(want, sizeof want, "event-%d", i);
+    CHECK(ws_recv(c, f) == 0 && f->opcode == 1 && strcmp(f->data, want) == 0);
+  }
+  CHECK(now_ms() - t0 >= COALESCE_MS / 2);
+  /* Held events, then a reply: all leave at once, in order. */
+  t0 = now_ms();
+  ws_send(c, 1, 1, "events 2", 8, 1);
+  ws_send(c, 1, 1, "reply", 5, 1);
+  CHECK(ws_recv(c, f) == 0 && strcmp(f->data, "event-1") == 0);
+  CHECK(ws_recv(c, f) == 0 && strcmp(f->data, "event-2") == 0);
+  CHECK(ws_recv(c, f) == 0 && strcmp(f->data, "reply") == 0);
+  CHECK(now_ms() - t0 < COALESCE_MS * 3 / 4);
+  /* Closing with events held: the close frame comes after them. */
+  ws_send(c, 1, 1, "events 1", 8, 1);
+  ws_send(c, 1, 1, "close", 5, 1);
+  CHECK(ws_recv(c, f) == 0 && strcmp(f->data, "event-1") == 0);
+  CHECK(ws_recv(c, f) == 0 && close_code(f) == 1000);
+  ws_send(c, 1, 8, "\x03\xe8", 2, 1);
+  CHECK(wait_eof(c, 3000));
+  client_free(c);
+  /* Events held for a connection that goes away are dropped with it. */
+  c = connect_client();
+  ws_handshake(c);
+  ws_send(c, 1, 1, "events 4", 8, 1);
+  ws_send(c, 1, 1, "reply", 5, 1);
+  CHECK(ws_recv(c, f) == 0 && strcmp(f->data, "event-1") == 0);
+  ws_send(c, 1, 1, "events 9", 8, 1);
+  client_free(c);
+  free(f);
+  printf("ok events coalesced for %d ms on a busy connection, in order, flushed by a reply\n",
+         COALESCE_MS);
+}
+
 static void test_close_all_and_overflow(void) {
   frame *f = malloc(sizeof *f);
   int base = wait_at_least(&ws_closed, 0, 0);
@@ -914,6 +968,14 @@ int main(void) {
   test_websocket();
   test_close_all_and_overflow();
   test_garbage();
+  server_stop();
+
+  lim = test_limits();
+  lim.ws_coalesce_ms = COALESCE_MS;
+  /* No pings (a ping would take held events along) nor idle closes. */
+  lim.ws_ping_interval_ms = lim.ws_idle_timeout_ms = 60000;
+  server_start(&lim);
+  test_coalesce();
   server_stop();
 
   lim = test_limits();
