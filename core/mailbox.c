@@ -42,16 +42,21 @@ int eim_mailbox_init(uv_loop_t *loop) {
   return rc;
 }
 
-void eim_mailbox_post_node(eim_mail *node) {
-  node->next = NULL;
+void eim_mailbox_post_chain(eim_mail *first, eim_mail *last) {
+  last->next = NULL;
   pthread_mutex_lock(&lock);
-  if (tail) tail->next = node;
-  else head = node;
-  tail = node;
+  /* Only the first post since the last drain wakes the loop: the others
+   * find mail already waiting, and the drain takes theirs too. */
+  int was_empty = head == NULL;
+  if (tail) tail->next = first;
+  else head = first;
+  tail = last;
   int live = open_;
   pthread_mutex_unlock(&lock);
-  if (live) uv_async_send(&wake);
+  if (live && was_empty) uv_async_send(&wake);
 }
+
+void eim_mailbox_post_node(eim_mail *node) { eim_mailbox_post_chain(node, node); }
 
 int eim_mailbox_post(void (*fn)(void *arg), void *arg) {
   pthread_mutex_lock(&lock);

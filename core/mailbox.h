@@ -19,6 +19,9 @@ int eim_mailbox_post(void (*fn)(void *arg), void *arg);
 /* Like post, with a caller-owned node (no allocation); node must stay valid
  * until fn runs. */
 void eim_mailbox_post_node(eim_mail *node);
+/* Posts the chain first..last (linked by next, last->next is ignored) in one
+ * go: one lock and at most one wake-up of the loop for the whole chain. */
+void eim_mailbox_post_chain(eim_mail *first, eim_mail *last);
 /* Runs what is pending, then closes the handle. Posts after this fail. */
 void eim_mailbox_close(void);
 
