@@ -81,6 +81,7 @@ typedef struct wsreq {
   const cJSON *data;
   const char *conversation_id;
   char *content;            /* the filtered text, when a filter rewrote it */
+  char *event;              /* push: the event's text, built once (cJSON_free) */
   uint64_t seq;
   uint32_t limit;
   eim_msg_list list;
@@ -106,6 +107,7 @@ static void req_free(wsreq *r) {
   eim_client_unref(r->cl);
   cJSON_Delete(r->root);
   free(r->content);
+  cJSON_free(r->event);
   free(r);
 }
 
@@ -329,15 +331,26 @@ static void handle_chat(wsreq *r) {
 
 /* --- push ----------------------------------------------------------------- */
 
-static char *push_event(wsreq *r, const char *conversation_id) {
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "type", "push");
-  cJSON *d = cJSON_AddObjectToObject(o, "data");
-  cJSON_AddStringToObject(d, "from", r->cl->user_id);
-  if (conversation_id) cJSON_AddStringToObject(d, "conversation_id", conversation_id);
-  cJSON_AddItemToObject(d, "payload",
-                        cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(r->data, "payload"), 1));
-  return eim_json_print(o);
+/* The push event, {"type":"push","data":{"from","conversation_id"?,
+ * "payload"}}, printed straight from the request (the payload is not
+ * copied); *payload_len gets the length of the payload's text, which the
+ * size limit applies to. NULL when out of memory. */
+static char *push_event(wsreq *r, const cJSON *payload, size_t *payload_len) {
+  static const char head[] = "{\"type\":\"push\",\"data\":{\"from\":";
+  static const char conv[] = ",\"conversation_id\":", pay[] = ",\"payload\":";
+  eim_jbuf b = {0};
+  eim_jbuf_raw(&b, head, sizeof head - 1);
+  eim_jbuf_str(&b, r->cl->user_id);
+  if (r->conversation_id != NULL) {
+    eim_jbuf_raw(&b, conv, sizeof conv - 1);
+    eim_jbuf_str(&b, r->conversation_id);
+  }
+  eim_jbuf_raw(&b, pay, sizeof pay - 1);
+  size_t start = b.len;
+  eim_jbuf_value(&b, payload);
+  *payload_len = b.len - start;
+  eim_jbuf_raw(&b, "}}", 2);
+  return eim_jbuf_finish(&b);
 }
 
 static void push_ack(wsreq *r, size_t delivered) {
@@ -348,11 +361,7 @@ static void push_ack(wsreq *r, size_t delivered) {
 }
 
 static void push_to_conversation(wsreq *r) {
-  char *text = push_event(r, r->conversation_id);
-  if (text == NULL) {
-    req_error(r, EIM_PE_INTERNAL, "out of memory");
-    return;
-  }
+  const char *text = r->event;
   const eim_convc *c = eim_hmap_get(&eim_srv.convs, r->conversation_id);
   eim_usess *const *sess = c != NULL ? eim_convc_sessions(c) : NULL;
   size_t len = strlen(text), delivered = 0;
@@ -362,7 +371,6 @@ static void push_to_conversation(wsreq *r) {
                  eim_cluster_remote_count(c->members[i]);
   }
   eim_cluster_to_members(r->conversation_id, text);
-  cJSON_free(text);
   push_ack(r, delivered);
 }
 
@@ -383,9 +391,11 @@ static void handle_push(wsreq *r) {
     req_error(r, EIM_PE_BAD_REQUEST, "field 'payload' is required");
     return;
   }
-  char *ptext = cJSON_PrintUnformatted(payload);
-  size_t plen = ptext ? strlen(ptext) : 0;
-  cJSON_free(ptext);
+  size_t plen = 0;
+  if ((r->event = push_event(r, payload, &plen)) == NULL) {
+    req_error(r, EIM_PE_INTERNAL, "out of memory");
+    return;
+  }
   if (plen > (size_t)eim_srv.cfg->max_content_bytes) {
     snprintf(why, sizeof why, "payload is %zu bytes, over the limit of %lld", plen,
              eim_srv.cfg->max_content_bytes);
@@ -403,15 +413,10 @@ static void handle_push(wsreq *r) {
     req_error(r, EIM_PE_FORBIDDEN, "you share no conversation with this user");
     return;
   }
-  char *text = push_event(r, NULL);
-  if (text == NULL) {
-    req_error(r, EIM_PE_INTERNAL, "out of memory");
-    return;
-  }
+  const char *text = r->event;
   size_t delivered = eim_send_to_user(to_user, text, strlen(text), r->cl, EIM_M_EV_PUSH) +
                      eim_cluster_remote_count(to_user);
   eim_cluster_to_users(&to_user, 1, text);
-  cJSON_free(text);
   push_ack(r, delivered);
 }
 

@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "errors.h"
@@ -60,8 +61,137 @@ cJSON *eim_json_error(int perr, const char *message) {
 
 char *eim_json_print(cJSON *o) {
   if (o == NULL) return NULL;
-  char *s = cJSON_PrintUnformatted(o);
+  eim_jbuf b = {0};
+  eim_jbuf_value(&b, o);
   cJSON_Delete(o);
+  return eim_jbuf_finish(&b);
+}
+
+/* Room for n more bytes; 0, or -1 (and failed set). */
+static int jbuf_reserve(eim_jbuf *b, size_t n) {
+  if (b->failed) return -1;
+  if (b->len + n <= b->cap) return 0;
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap < b->len + n) cap *= 2;
+  char *p = cJSON_malloc(cap);
+  if (p == NULL) {
+    b->failed = 1;
+    return -1;
+  }
+  if (b->len) memcpy(p, b->p, b->len);
+  cJSON_free(b->p);
+  b->p = p;
+  b->cap = cap;
+  return 0;
+}
+
+void eim_jbuf_raw(eim_jbuf *b, const char *s, size_t n) {
+  if (jbuf_reserve(b, n) != 0) return;
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
+}
+
+void eim_jbuf_str(eim_jbuf *b, const char *s) {
+  static const char hex[] = "0123456789abcdef";
+  size_t n = strlen(s);
+  /* Worst case: every byte a \u00XX escape. */
+  if (jbuf_reserve(b, n * 6 + 2) != 0) return;
+  char *o = b->p + b->len;
+  *o++ = '"';
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (ch >= 32 && ch != '"' && ch != '\\') {
+      *o++ = (char)ch;
+      continue;
+    }
+    *o++ = '\\';
+    switch (ch) {
+      case '"': *o++ = '"'; break;
+      case '\\': *o++ = '\\'; break;
+      case '\b': *o++ = 'b'; break;
+      case '\f': *o++ = 'f'; break;
+      case '\n': *o++ = 'n'; break;
+      case '\r': *o++ = 'r'; break;
+      case '\t': *o++ = 't'; break;
+      default:
+        *o++ = 'u';
+        *o++ = '0';
+        *o++ = '0';
+        *o++ = hex[ch >> 4];
+        *o++ = hex[ch & 15];
+    }
+  }
+  *o++ = '"';
+  b->len = (size_t)(o - b->p);
+}
+
+void eim_jbuf_num(eim_jbuf *b, double d) {
+  char tmp[32];
+  int n;
+  if (isnan(d) || isinf(d)) {
+    eim_jbuf_raw(b, "null", 4);
+    return;
+  }
+  if (floor(d) == d && fabs(d) < 9007199254740992.0) {
+    /* Digits from the end: no format string to interpret. */
+    uint64_t v = (uint64_t)fabs(d);
+    char *e = tmp + sizeof tmp, *p = e;
+    do *--p = (char)('0' + v % 10); while ((v /= 10) != 0);
+    if (signbit(d)) *--p = '-';
+    eim_jbuf_raw(b, p, (size_t)(e - p));
+    return;
+  }
+  n = snprintf(tmp, sizeof tmp, "%1.15g", d);
+  if (strtod(tmp, NULL) != d) n = snprintf(tmp, sizeof tmp, "%1.17g", d);
+  eim_jbuf_raw(b, tmp, (size_t)n);
+}
+
+void eim_jbuf_value(eim_jbuf *b, const cJSON *item) {
+  if (item == NULL) {
+    b->failed = 1;
+    return;
+  }
+  switch (item->type & 0xff) {
+    case cJSON_NULL: eim_jbuf_raw(b, "null", 4); return;
+    case cJSON_False: eim_jbuf_raw(b, "false", 5); return;
+    case cJSON_True: eim_jbuf_raw(b, "true", 4); return;
+    case cJSON_Number: eim_jbuf_num(b, item->valuedouble); return;
+    case cJSON_String:
+      if (item->valuestring == NULL) break;
+      eim_jbuf_str(b, item->valuestring);
+      return;
+    case cJSON_Raw:
+      if (item->valuestring == NULL) break;
+      eim_jbuf_raw(b, item->valuestring, strlen(item->valuestring));
+      return;
+    case cJSON_Array:
+    case cJSON_Object: {
+      int obj = (item->type & 0xff) == cJSON_Object;
+      eim_jbuf_raw(b, obj ? "{" : "[", 1);
+      for (const cJSON *c = item->child; c != NULL; c = c->next) {
+        if (c != item->child) eim_jbuf_raw(b, ",", 1);
+        if (obj) {
+          if (c->string == NULL) {
+            b->failed = 1;
+            return;
+          }
+          eim_jbuf_str(b, c->string);
+          eim_jbuf_raw(b, ":", 1);
+        }
+        eim_jbuf_value(b, c);
+      }
+      eim_jbuf_raw(b, obj ? "}" : "]", 1);
+      return;
+    }
+  }
+  b->failed = 1;
+}
+
+char *eim_jbuf_finish(eim_jbuf *b) {
+  eim_jbuf_raw(b, "", 1);
+  char *s = b->failed ? NULL : b->p;
+  if (s == NULL) cJSON_free(b->p);
+  *b = (eim_jbuf){0};
   return s;
 }
 

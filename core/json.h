@@ -15,8 +15,34 @@ cJSON *eim_json_user(const eim_user *u);
 /* {"error": {"code", "message"}} */
 cJSON *eim_json_error(int perr, const char *message);
 
-/* Renders and frees `o`; NULL on OOM. */
+/* Renders and frees `o` (eim_jbuf_value); NULL on OOM. Free the text with
+ * cJSON_free. */
 char *eim_json_print(cJSON *o);
+
+/* A growing buffer of JSON text, for the messages the server sends most:
+ * cJSON_PrintUnformatted prints every number with sprintf and reads it back
+ * with sscanf, which cost more than the rest of a fan-out together. Errors
+ * (out of memory, an invalid item) stick: eim_jbuf_finish then returns
+ * NULL. Start from an all-zero buffer. */
+typedef struct eim_jbuf {
+  char *p;
+  size_t len, cap;
+  int failed;
+} eim_jbuf;
+
+void eim_jbuf_raw(eim_jbuf *b, const char *s, size_t n);
+/* s as a JSON string, quoted and escaped as cJSON does. */
+void eim_jbuf_str(eim_jbuf *b, const char *s);
+/* A whole number within +-2^53 is printed exactly as an integer; others as
+ * the shortest of %.15g and %.17g that reads back the same; NaN and
+ * infinities as null (as cJSON). */
+void eim_jbuf_num(eim_jbuf *b, double d);
+/* item, unformatted, as cJSON_PrintUnformatted would (but for numbers
+ * printed as above). */
+void eim_jbuf_value(eim_jbuf *b, const cJSON *item);
+/* The NUL-terminated text (to free with cJSON_free), or NULL after an error
+ * (the buffer is freed either way). */
+char *eim_jbuf_finish(eim_jbuf *b);
 
 /* Field access with validation. Each returns 0 and sets *out, or -1 with a
  * message in why ("field 'x' must be a string"). `required` 0 lets a missing

@@ -1,3 +1,4 @@
+#include <math.h>
 #include <stdlib.h>
 
 #include "check.h"
@@ -60,5 +61,49 @@ int main(void) {
   CHECK(strstr(text, "\"last_message\":null") != NULL);
   CHECK(strstr(text, "\"type\":\"group\"") != NULL);
   cJSON_free(text);
+
+  /* eim_json_print gives cJSON_PrintUnformatted's bytes, but for numbers
+   * that cJSON rounds (it accepts %.15g when it reads back within an
+   * epsilon): whole numbers past 1e15 and some 16-17 digit ones. */
+  static const char *same[] = {
+      "{}", "[]", "{\"a\":[]}", "[null,true,false]", "{\"k\":\"v\",\"n\":{\"m\":[1,2,{}]}}",
+      "[0,-0,1,-1,2147483647,-2147483648,2147483648,-2147483649,1764240000000,999999999999999]",
+      "[1.5,-0.25,0.1,3.141592653589793,1e-07,5e-324,123456.789]",
+      "[\"\\\"\\\\\\b\\f\\n\\r\\t\\u0001\\u001f/\\u00e9\\u4e2d\\ud83d\\ude00\\u007f\"]",
+      "{\"\\u0002key\\\"\":\"\",\"\":1}",
+  };
+  for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+    cJSON *v = cJSON_Parse(same[i]);
+    CHECK(v != NULL);
+    char *want = cJSON_PrintUnformatted(v);
+    char *got = eim_json_print(v);
+    CHECK(want != NULL && got != NULL && strcmp(want, got) == 0);
+    if (want && got && strcmp(want, got) != 0) fprintf(stderr, "want %s\n got %s\n", want, got);
+    cJSON_free(want);
+    cJSON_free(got);
+  }
+  cJSON *big = cJSON_Parse("[1e15,-4503599627370497,9007199254740991,9007199254740992,1e300,"
+                           "1.7976931348623157e+308]");
+  text = eim_json_print(big);
+  CHECK_STR(text, "[1000000000000000,-4503599627370497,9007199254740991,9007199254740992,1e+300,"
+                  "1.7976931348623157e+308]");
+  cJSON_free(text);
+  /* Non-finite numbers print as null, as cJSON does; an object item without
+   * a key fails. */
+  cJSON *nf = cJSON_CreateArray();
+  cJSON_AddItemToArray(nf, cJSON_CreateNumber(NAN));
+  cJSON_AddItemToArray(nf, cJSON_CreateNumber(INFINITY));
+  text = eim_json_print(nf);
+  CHECK_STR(text, "[null,null]");
+  cJSON_free(text);
+  eim_jbuf jb = {0};
+  eim_jbuf_str(&jb, "a\x01");
+  eim_jbuf_raw(&jb, ",", 1);
+  eim_jbuf_num(&jb, 42);
+  text = eim_jbuf_finish(&jb);
+  CHECK_STR(text, "\"a\\u0001\",42");
+  cJSON_free(text);
+  jb.failed = 1;
+  CHECK(eim_jbuf_finish(&jb) == NULL);
   return check_done("json");
 }
