@@ -23,6 +23,7 @@ typedef struct sq_state {
   /* Writers of this process queue here before BEGIN IMMEDIATE: SQLite's busy
    * handler polls with growing sleeps, a mutex hands the lock over at once. */
   pthread_mutex_t write_lock;
+  int vfs_held; /* sq__vfs_acquire succeeded */
 } sq_state;
 
 /* Every statement a connection caches; see the SQL table in sq_db.c. */
@@ -45,8 +46,9 @@ enum {
   SQ_MEMBERS,
   SQ_MSG_BY_CLIENT,
   SQ_MSG_BY_SEQ,
-  SQ_SEQ_NEXT,
+  SQ_MEMBER_MAX_SEQ,
   SQ_MSG_INSERT,
+  SQ_SEQ_SET,
   SQ_READ_ADVANCE,
   SQ_HIST_AFTER,
   SQ_HIST_BEFORE,
@@ -75,6 +77,12 @@ const char *sq__col_str(sq_conn *c, eim_arena *a, sqlite3_stmt *s, int col);
 int sq__bind_str(sqlite3_stmt *s, int idx, const char *v);
 int sq__id_list(sq_conn *c, sqlite3_stmt *s, eim_arena *a, const char ***ids,
                 size_t *n, eim_err *err);
+
+/* sq_vfs.c: the VFS that gathers a commit's WAL writes into one write,
+ * for synchronous = FULL connections. */
+#define SQ_VFS_NAME "eim-walgather"
+int sq__vfs_acquire(eim_err *err);
+void sq__vfs_release(void);
 
 /* sq_schema.c */
 int sq__migrate(sqlite3 *db, eim_err *err);

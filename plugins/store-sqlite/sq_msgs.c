@@ -51,21 +51,15 @@ static int sq_msg_valid(const eim_msg *m, sqlite3_int64 *conv, sqlite3_int64 *se
   return EIM_OK;
 }
 
-/* Appends one message inside the batch's transaction. Returns a negative
- * code only for a failure of the transaction itself; the message's own
- * outcome goes into m->status. */
-static int sq_append_one(sq_conn *c, eim_msg *m, eim_arena *a, eim_err *err) {
-  sqlite3_int64 conv, sender, seq;
-  sqlite3_stmt *s;
+/* Answers a message that was not inserted: a retry gets the first message
+ * (store nothing), anything else is not found (not a member, or no such
+ * conversation). */
+static int sq_append_retry(sq_conn *c, eim_msg *m, sqlite3_int64 conv, sqlite3_int64 sender,
+                           eim_arena *a, eim_err *err) {
   int code = EIM_OK;
+  sqlite3_stmt *s = sq__stmt(c, SQ_MSG_BY_CLIENT, &code, err);
   int rc;
 
-  m->status = sq_msg_valid(m, &conv, &sender);
-  if (m->status != EIM_OK)
-    return EIM_OK;
-
-  /* A retry: answer with the first message, store nothing. */
-  s = sq__stmt(c, SQ_MSG_BY_CLIENT, &code, err);
   if (s == NULL)
     return code;
   sqlite3_bind_int64(s, 1, conv);
@@ -80,30 +74,37 @@ static int sq_append_one(sq_conn *c, eim_msg *m, eim_arena *a, eim_err *err) {
   }
   if (rc != SQLITE_DONE)
     return sq__error(c, rc, err, "find retry");
+  m->status = EIM_ENOTFOUND;
+  return EIM_OK;
+}
 
-  /* Only members post; an unknown conversation has no members either. */
-  s = sq__stmt(c, SQ_MEMBER_READ_SEQ, &code, err);
+/* Appends one message inside the batch's transaction. Returns a negative
+ * code only for a failure of the transaction itself; the message's own
+ * outcome goes into m->status. A new message costs four statements:
+ * membership with the last seq, the insert (which skips a retry), the
+ * conversation's new max_seq, the sender's read cursor; the retry look-up
+ * runs only when nothing was inserted. */
+static int sq_append_one(sq_conn *c, eim_msg *m, eim_arena *a, eim_err *err) {
+  sqlite3_int64 conv, sender, seq;
+  sqlite3_stmt *s;
+  int code = EIM_OK;
+  int rc;
+
+  m->status = sq_msg_valid(m, &conv, &sender);
+  if (m->status != EIM_OK)
+    return EIM_OK;
+
+  s = sq__stmt(c, SQ_MEMBER_MAX_SEQ, &code, err);
   if (s == NULL)
     return code;
   sqlite3_bind_int64(s, 1, conv);
   sqlite3_bind_int64(s, 2, sender);
   rc = sqlite3_step(s);
-  if (rc == SQLITE_DONE) {
-    m->status = EIM_ENOTFOUND;
-    return EIM_OK;
-  }
+  if (rc == SQLITE_DONE)
+    return sq_append_retry(c, m, conv, sender, a, err);
   if (rc != SQLITE_ROW)
     return sq__error(c, rc, err, "check membership");
-
-  s = sq__stmt(c, SQ_SEQ_NEXT, &code, err);
-  if (s == NULL)
-    return code;
-  sqlite3_bind_int64(s, 1, conv);
-  sqlite3_bind_int64(s, 2, m->created_at);
-  rc = sqlite3_step(s);
-  if (rc != SQLITE_ROW)
-    return sq__error(c, rc, err, "assign seq");
-  seq = sqlite3_column_int64(s, 0);
+  seq = sqlite3_column_int64(s, 0) + 1;
 
   s = sq__stmt(c, SQ_MSG_INSERT, &code, err);
   if (s == NULL)
@@ -121,10 +122,22 @@ static int sq_append_one(sq_conn *c, eim_msg *m, eim_arena *a, eim_err *err) {
   rc = sqlite3_step(s);
   if (rc != SQLITE_DONE)
     return sq__error(c, rc, err, "insert message");
+  if (sqlite3_changes(c->db) == 0)
+    return sq_append_retry(c, m, conv, sender, a, err);
   m->msg_id = sq__id_str(c, a, sqlite3_last_insert_rowid(c->db));
   if (m->msg_id == NULL)
     return sq_nomem(err);
   m->seq = (uint64_t)seq;
+
+  s = sq__stmt(c, SQ_SEQ_SET, &code, err);
+  if (s == NULL)
+    return code;
+  sqlite3_bind_int64(s, 1, conv);
+  sqlite3_bind_int64(s, 2, seq);
+  sqlite3_bind_int64(s, 3, m->created_at);
+  rc = sqlite3_step(s);
+  if (rc != SQLITE_DONE)
+    return sq__error(c, rc, err, "assign seq");
 
   s = sq__stmt(c, SQ_READ_ADVANCE, &code, err);
   if (s == NULL)

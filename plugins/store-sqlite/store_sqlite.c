@@ -94,6 +94,8 @@ static void sq_fini(void *state) {
   if (st == NULL)
     return;
   pthread_mutex_destroy(&st->write_lock);
+  if (st->vfs_held)
+    sq__vfs_release();
   free(st->path);
   free(st);
 }
@@ -121,6 +123,10 @@ static int sq_init(void **state, const eim_host *host, const eim_opt *opts,
   code = sq_options(st, opts, nopts, err);
   if (code != EIM_OK)
     goto fail;
+  code = sq__vfs_acquire(err);
+  if (code != EIM_OK)
+    goto fail;
+  st->vfs_held = 1;
   code = sq__open(st, 1, &db, err);
   if (code != EIM_OK)
     goto fail;

@@ -1,7 +1,8 @@
 /*
  * store-sqlite specifics the conformance kit cannot know about: options,
  * the default path, the schema version, reopening, a newer schema, busy
- * databases, and acked messages surviving SIGKILL of the process.
+ * databases, acked messages surviving SIGKILL of the process, and committed
+ * WAL writes visible to other connections in synchronous = full.
  *
  * Usage: test_store_sqlite PATH/TO/store-sqlite.so
  */
@@ -329,6 +330,72 @@ static int test_sigkill_normal(void) {
   return test_sigkill("normal");
 }
 
+/* synchronous = full goes through sq_vfs.c, which holds a commit's WAL
+ * writes until the commit's sync. While the plugin's connection is still
+ * open, a plain SQLite connection (the default VFS, its own file handle)
+ * must see every committed message, the big one written in pieces over
+ * 128 KiB included, and find the file sound. Appends by a non-member and
+ * to an unknown conversation store nothing. */
+static int test_full_reads_through(void) {
+  const eim_store_ops *o = desc->store;
+  const char *file = path_in("through.db");
+  eim_arena *a = kit_arena_new();
+  eim_err err = {0};
+  void *state = NULL, *conn = NULL;
+  eim_user u, other;
+  eim_conv conv;
+  eim_msg batch[40];
+  char cmid[40][16];
+  size_t big_len = 300 * 1024;
+  char *big = malloc(big_len);
+  int existed;
+  int rc = -1;
+
+  CHECK(big != NULL, "out of memory");
+  for (size_t i = 0; i < big_len; i++)
+    big[i] = (char)('a' + i % 26);
+  CHECK(start(file, "full", &state, &conn, &err) == EIM_OK, "start: %s", err.msg);
+  o->user_create(conn, "rita", "h", 1, &u, a, &err);
+  o->user_create(conn, "sam", "h", 1, &other, a, &err);
+  eim_conv_new req = {.type = EIM_CONV_GROUP, .name = "t", .creator = u.user_id,
+                      .created_at = 2};
+  CHECK(o->conv_create(conn, &req, &conv, &existed, a, &err) == EIM_OK, "conv: %s", err.msg);
+  for (int round = 0; round < 3; round++) {
+    for (size_t i = 0; i < 40; i++) {
+      snprintf(cmid[i], sizeof cmid[i], "r%d-%zu", round, i);
+      batch[i] = (eim_msg){.conversation_id = conv.conversation_id, .sender = u.user_id,
+                           .client_msg_id = cmid[i], .content_type = "text",
+                           .content = i == 7 ? big : "hello", .content_len = i == 7 ? big_len : 5,
+                           .created_at = 3};
+    }
+    batch[39].sender = other.user_id; /* not a member */
+    CHECK(o->append(conn, batch, 40, a, &err) == EIM_OK, "append: %s", err.msg);
+    for (size_t i = 0; i < 39; i++)
+      CHECK(batch[i].status == EIM_OK && batch[i].seq == (uint64_t)round * 39 + i + 1,
+            "round %d message %zu: status %d seq %llu", round, i, batch[i].status,
+            (unsigned long long)batch[i].seq);
+    CHECK(batch[39].status == EIM_ENOTFOUND, "a non-member's append: status %d",
+          batch[39].status);
+    CHECK(sql_int(file, "SELECT count(*) FROM messages") == (round + 1) * 39,
+          "round %d: a plain connection counts %d messages", round,
+          sql_int(file, "SELECT count(*) FROM messages"));
+    CHECK(sql_int(file, "SELECT max(length(content)) FROM messages") == (int)big_len,
+          "round %d: the big message reads back short", round);
+    CHECK(sql_int(file, "SELECT max_seq FROM conversations WHERE id = (SELECT max(id) FROM conversations)") == (round + 1) * 39,
+          "round %d: max_seq %d", round,
+          sql_int(file, "SELECT max_seq FROM conversations WHERE id = (SELECT max(id) FROM conversations)"));
+  }
+  CHECK(sql_int(file, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'") == 1,
+        "integrity_check fails with the writer open");
+  rc = 0;
+fail:
+  if (state != NULL)
+    stop(state, conn);
+  free(big);
+  kit_arena_free(a);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   static const struct {
     const char *name;
@@ -341,6 +408,7 @@ int main(int argc, char **argv) {
       {"busy_is_unavailable", test_busy},
       {"sigkill_keeps_acked_full", test_sigkill_full},
       {"sigkill_keeps_acked_normal", test_sigkill_normal},
+      {"full_reads_through", test_full_reads_through},
   };
   eim_plugin_describe_fn describe;
   void *so;
