@@ -819,7 +819,7 @@ static void health_store(eim_job *j, void *conn) { j->rc = eim_srv.store->ping(c
 static void route_metrics(eim_http_conn *c) {
   eim_net_stats st;
   eim_net_get_stats(eim_srv.net, &st);
-  char extra[2048];
+  char extra[4096];
   snprintf(extra, sizeof extra,
            "# HELP exampleim_connections Open connections, by kind.\n"
            "# TYPE exampleim_connections gauge\n"
@@ -850,13 +850,21 @@ static void route_metrics(eim_http_conn *c) {
            "exampleim_online_users %zu\n"
            "# HELP exampleim_store_jobs_inflight Store jobs queued or running.\n"
            "# TYPE exampleim_store_jobs_inflight gauge\n"
-           "exampleim_store_jobs_inflight %llu\n",
+           "exampleim_store_jobs_inflight %llu\n"
+           "# HELP exampleim_membership_cache_conversations Conversations in the membership cache.\n"
+           "# TYPE exampleim_membership_cache_conversations gauge\n"
+           "exampleim_membership_cache_conversations %zu\n"
+           "# HELP exampleim_membership_cache_evictions_total Conversations dropped from the "
+           "membership cache (least recently used beyond membership_cache_conversations).\n"
+           "# TYPE exampleim_membership_cache_evictions_total counter\n"
+           "exampleim_membership_cache_evictions_total %llu\n",
            (unsigned long long)st.http_connections, (unsigned long long)st.ws_connections,
            (unsigned long long)st.accepted_total, (unsigned long long)st.refused_total,
            (unsigned long long)st.ws_closed_slow_total, (unsigned long long)st.http_requests_total,
            (unsigned long long)st.ws_messages_in_total, (unsigned long long)st.ws_messages_out_total,
            (unsigned long long)st.ws_bytes_in_total, (unsigned long long)st.ws_bytes_out_total,
-           eim_sess_count_users(), (unsigned long long)eim_workers_inflight());
+           eim_sess_count_users(), (unsigned long long)eim_workers_inflight(), eim_convc_count(),
+           (unsigned long long)eim_srv.convs_evicted);
   size_t len = 0;
   char *text = eim_metrics_render(extra, &len);
   if (text == NULL) {

@@ -42,6 +42,7 @@ static const key_t_ keys[] = {
     {"ws_coalesce_ms", I(ws_coalesce_ms, 0, 1000)},
     {"max_content_bytes", I(max_content_bytes, 1, 16 << 20)},
     {"max_group_members", I(max_group_members, 2, 1000000)},
+    {"membership_cache_conversations", I(membership_cache_conversations, 1, 100000000)},
     {"rate_messages_per_sec", I(rate_messages_per_sec, 1, 1000000)},
     {"rate_burst", I(rate_burst, 1, 1000000)},
     {"login_failures_per_ip_per_min", I(login_failures_per_ip_per_min, 1, 1000000)},
@@ -80,6 +81,7 @@ void eim_config_init(eim_config *c) {
   c->ws_coalesce_ms = 10;
   c->max_content_bytes = 8192;
   c->max_group_members = 5000;
+  c->membership_cache_conversations = 100000;
   c->rate_messages_per_sec = 100;
   c->rate_burst = 400;
   c->login_failures_per_ip_per_min = 50;

@@ -26,6 +26,7 @@ typedef struct eim_config {
   /* application limits */
   long long max_content_bytes;
   long long max_group_members;
+  long long membership_cache_conversations;
   long long rate_messages_per_sec, rate_burst;
   long long login_failures_per_ip_per_min, login_failures_per_user_per_min;
   long long shutdown_timeout_ms;

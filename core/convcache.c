@@ -19,6 +19,27 @@ typedef struct {
   eim_id_list out;
 } load_job;
 
+/* Ready entries, most recently used at the head. */
+static eim_convc *lru_head, *lru_tail;
+
+static void lru_unlink(eim_convc *c) {
+  if (c->lru_prev) c->lru_prev->lru_next = c->lru_next;
+  else if (lru_head == c) lru_head = c->lru_next;
+  if (c->lru_next) c->lru_next->lru_prev = c->lru_prev;
+  else if (lru_tail == c) lru_tail = c->lru_prev;
+  c->lru_prev = c->lru_next = NULL;
+}
+
+/* Marks c (ready) as just used. */
+static void lru_touch(eim_convc *c) {
+  if (lru_head == c) return;
+  lru_unlink(c);
+  c->lru_next = lru_head;
+  if (lru_head) lru_head->lru_prev = c;
+  lru_head = c;
+  if (lru_tail == NULL) lru_tail = c;
+}
+
 static void set_members(eim_convc *c, const char *const *members, size_t n) {
   for (size_t i = 0; i < c->n; i++) free(c->members[i]);
   c->n = 0;
@@ -36,6 +57,7 @@ static void set_members(eim_convc *c, const char *const *members, size_t n) {
 }
 
 static void entry_free(eim_convc *c) {
+  lru_unlink(c);
   for (size_t i = 0; i < c->n; i++) free(c->members[i]);
   free(c->members);
   free(c->sess);
@@ -70,6 +92,7 @@ static void load_done(eim_job *j) {
     if (rc == EIM_OK) {
       if (!c->ready) set_members(c, lj->out.ids, lj->out.n);
       c->ready = 1;
+      lru_touch(c);
     } else {
       eim_hmap_del(&eim_srv.convs, lj->id);
     }
@@ -89,6 +112,7 @@ static void load_done(eim_job *j) {
 void eim_convc_with(const char *id, eim_convc_cb cb, void *ctx) {
   eim_convc *c = eim_hmap_get(&eim_srv.convs, id);
   if (c != NULL && c->ready) {
+    lru_touch(c);
     cb(ctx, c, EIM_OK, NULL);
     return;
   }
@@ -150,7 +174,22 @@ void eim_convc_put(const char *id, const char *const *members, size_t n) {
   if (c == NULL && (c = entry_new(id)) == NULL) return;
   set_members(c, members, n);
   c->ready = 1;
+  lru_touch(c);
 }
+
+size_t eim_convc_trim(size_t max) {
+  size_t dropped = 0;
+  /* Only ready entries are in the list: a loading one has waiters. */
+  while (eim_srv.convs.len > max && lru_tail != NULL) {
+    eim_convc *c = lru_tail;
+    eim_hmap_del(&eim_srv.convs, c->id);
+    entry_free(c);
+    dropped++;
+  }
+  return dropped;
+}
+
+size_t eim_convc_count(void) { return eim_srv.convs.len; }
 
 void eim_convc_free_all(void) {
   eim_convc *c;
@@ -163,5 +202,6 @@ void eim_convc_free_all(void) {
     }
     entry_free(c);
   }
+  lru_head = lru_tail = NULL;
   eim_hmap_free(&eim_srv.convs);
 }

@@ -1,7 +1,12 @@
 /* The membership cache: conversation_id -> member user_ids, loaded from the
  * store on first use and kept current by the creates and member additions
  * this node makes. Every chat, push and read checks membership here and
- * fans out from here. Loop thread only. */
+ * fans out from here. Loop thread only.
+ *
+ * Bounded: eim_convc_trim, run by the server's one-second sweep, drops the
+ * least recently used conversations beyond membership_cache_conversations
+ * (they load again on next use). Trimming only there, from a timer, means
+ * no entry pointer handed to a caller can be freed under it. */
 #ifndef EIM_CONVCACHE_H
 #define EIM_CONVCACHE_H
 
@@ -21,6 +26,7 @@ struct eim_convc {
   uint64_t sess_gen;         /* eim_sess_generation() when sess was filled; 0: never */
   int ready;                 /* 0 while loading */
   struct convc_waiter *waiters;
+  struct eim_convc *lru_prev, *lru_next; /* ready entries, most recently used first */
 };
 
 /* Calls cb(ctx, c, EIM_OK) with the conversation's entry, at once when
@@ -36,6 +42,11 @@ int eim_convc_is_member(const eim_convc *c, const char *user_id);
 eim_usess *const *eim_convc_sessions(const eim_convc *c);
 /* Records (or refreshes) a conversation's members from a store result. */
 void eim_convc_put(const char *conversation_id, const char *const *members, size_t n);
+/* Drops least recently used conversations until at most max are cached.
+ * Returns how many were dropped. */
+size_t eim_convc_trim(size_t max);
+/* Conversations cached (ready or loading). */
+size_t eim_convc_count(void);
 void eim_convc_free_all(void);
 
 #endif

@@ -42,6 +42,7 @@ static void on_sweep(uv_timer_t *t) {
   int64_t now = eim_now_ms();
   eim_sess_sweep_expired(now);
   eim_api_sweep(now);
+  eim_srv.convs_evicted += eim_convc_trim((size_t)eim_srv.cfg->membership_cache_conversations);
 }
 
 static int make_dir(const char *path) {

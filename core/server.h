@@ -23,6 +23,7 @@ typedef struct eim_server {
   eim_net *net;
   eim_hmap users;          /* user_id -> eim_usess (users with connections) */
   eim_hmap convs;          /* conversation_id -> eim_convc (membership cache) */
+  uint64_t convs_evicted;  /* membership cache entries dropped by the sweep */
   uv_timer_t sweep;        /* token expiry of open WebSockets */
   int shutting_down;
 } eim_server;

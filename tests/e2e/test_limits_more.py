@@ -539,3 +539,43 @@ def test_a_reader_that_stops_reading_is_disconnected_and_memory_stays_bounded(st
     assert flooders[0].ack("push", {"conversation_id": conv, "payload": mark})["delivered"] \
         == 2  # f2 and the watcher; the slow reader is gone
     assert ww.wait_event("push", lambda d: d["payload"] == mark)
+
+
+# ------------------------------------------------------------ membership cache
+
+
+def metric(h, name):
+    text = h.http.get("/metrics").body.decode()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"no metric {name}")
+
+
+def test_membership_cache_is_bounded_and_reloads_what_it_dropped(start_server):
+    srv, h = start_server(conf={"membership_cache_conversations": "2"})
+    a, b, outsider = h.users(3, "lru")
+    convs = [h.group(a, [b], name=f"lru-{i}")["conversation_id"] for i in range(5)]
+    wa, wb, wo = h.ws(a), h.ws(b), h.ws(outsider)
+    for i, conv in enumerate(convs):
+        wa.ack("conversation.chat", {"conversation_id": conv, "client_msg_id": f"m{i}",
+                                     "content": f"first {i}"})
+        assert wb.wait_event("conversation.chat",
+                             lambda d, c=conv: d["conversation_id"] == c)["content"] == f"first {i}"
+    # The one-second sweep trims the cache to its bound.
+    deadline = time.monotonic() + 10
+    while metric(h, "exampleim_membership_cache_conversations") > 2:
+        assert time.monotonic() < deadline, "membership cache never trimmed"
+        time.sleep(0.1)
+    assert metric(h, "exampleim_membership_cache_evictions_total") >= 3
+    # Dropped conversations load again: members are served, outsiders refused.
+    for i, conv in enumerate(convs):
+        wa.ack("conversation.chat", {"conversation_id": conv, "client_msg_id": f"again{i}",
+                                     "content": f"again {i}"})
+        assert wb.wait_event("conversation.chat",
+                             lambda d, c=conv: d["conversation_id"] == c)["content"] == f"again {i}"
+        assert wb.ack("push", {"conversation_id": conv, "payload": i})["delivered"] == 1
+        assert wa.wait_event("push")["payload"] == i
+        wo.expect_error("conversation.chat", {"conversation_id": conv, "client_msg_id": "x",
+                                              "content": "no"}, "forbidden")
+    round_trip(wb, convs[0], "still fine")
