@@ -77,7 +77,12 @@ format_once() {
   [[ -f $data/meta.properties ]] && return 0
   local cluster_id
   # A Kafka cluster id is 16 random bytes in URL-safe base64 without padding.
-  cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)
+  # One that starts with '-' would be read as an option by the format tool,
+  # so such draws are thrown away.
+  cluster_id=-
+  while [[ $cluster_id == -* ]]; do
+    cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)
+  done
   say "formatting $data (cluster $cluster_id)"
   mkdir -p "$data"
   "${java_cmd[@]}" kafka.tools.StorageTool format --standalone -t "$cluster_id" \
