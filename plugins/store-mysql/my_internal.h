@@ -55,14 +55,9 @@ typedef enum {
   EIM__ST_CONV_LIST_MEMBERS,
   EIM__ST_CONV_LIST_LAST,
   EIM__ST_MEMBER_INSERT,
-  EIM__ST_MEMBER_READ_SEQ,
   EIM__ST_MEMBERS_OF,
   EIM__ST_MEMBERS_OR_NONE,
   EIM__ST_PEERS,
-  EIM__ST_MSG_BY_CLIENT_IDS,
-  EIM__ST_MSG_BUMP_SEQ,
-  EIM__ST_MSG_INSERT,
-  EIM__ST_MSG_INSERT_CHUNK,
   EIM__ST_MSG_BY_SEQ,
   EIM__ST_MSG_AFTER,
   EIM__ST_MSG_BEFORE,
@@ -72,10 +67,37 @@ typedef enum {
   EIM__ST_COUNT
 } eim__my_stmt_id;
 
+/* Rows per batched append statement: conversations locked or updated,
+ * (conversation, sender) pairs looked up or whose cursor moves, messages
+ * looked up or inserted. */
+#define EIM__MY_ROWS 64
+
+/* The append statements, whose text repeats a part once per row. Each
+ * row count is its own prepared statement (id from eim__my_sized), built
+ * and prepared on first use. */
+typedef enum {
+  EIM__SZ_CONV_LOCK,    /* id x n: SELECT id, max_seq ... FOR UPDATE */
+  EIM__SZ_MEMBERS_ARE,  /* (conv, user) x n: SELECT conversation_id, user_id */
+  EIM__SZ_MSG_FIND,     /* (conv, sender, client_msg_id) x n: message rows */
+  EIM__SZ_CONV_SET_SEQ, /* (id, max_seq) x n, (id, last_activity) x n, id x n */
+  EIM__SZ_MSG_INSERT,   /* message row x n */
+  EIM__SZ_READ_SEQ,     /* (conv, user, seq) x n, (conv, user) x n */
+  EIM__SZ_COUNT
+} eim__my_sized_kind;
+
+#define EIM__ST_ALL (EIM__ST_COUNT + EIM__SZ_COUNT * EIM__MY_ROWS)
+/* Parameters of the largest statement: an INSERT of EIM__MY_ROWS rows. */
+#define EIM__MY_MAX_PARAMS (7 * EIM__MY_ROWS)
+
 typedef struct eim__my_conn {
   eim__my_state *st;
   MYSQL *db;                        /* NULL while disconnected */
-  MYSQL_STMT *stmts[EIM__ST_COUNT];
+  MYSQL_STMT *stmts[EIM__ST_ALL];
+  /* Parameter binding scratch, here rather than on the stack: an append
+   * INSERT binds EIM__MY_MAX_PARAMS values. */
+  MYSQL_BIND binds[EIM__MY_MAX_PARAMS];
+  long long ints[EIM__MY_MAX_PARAMS];
+  unsigned long lens[EIM__MY_MAX_PARAMS];
   int in_txn;
   int broken;                       /* lost: drop and reconnect */
   int committing;                   /* COMMIT sent: its outcome is unknown */
@@ -152,6 +174,11 @@ void eim__my_done(eim__my_conn *c, eim__my_stmt_id id);
 unsigned long long eim__my_affected(eim__my_conn *c, eim__my_stmt_id id);
 unsigned long long eim__my_insert_id(eim__my_conn *c, eim__my_stmt_id id);
 void eim__my_stmts_close(eim__my_conn *c);
+/* The statement of kind for n rows (1 to EIM__MY_ROWS). Kinds that select
+ * or update by key run with n rounded up to a power of two, the places
+ * past n bound to NULL (which matches nothing), so that few statements are
+ * prepared; *rows gets the row count to bind. MSG_INSERT has every n. */
+eim__my_stmt_id eim__my_sized(eim__my_sized_kind kind, size_t n, size_t *rows);
 
 /* my_schema.c */
 /* Creates or upgrades the schema once per process, under a server-wide
@@ -216,9 +243,5 @@ void eim__my_msg_cols(eim__my_val *cols);
 /* A message's id: "m<conversation key>.<seq>", from a. */
 const char *eim__my_msg_id(eim__my_conn *c, eim_arena *a, unsigned long long conv,
                            unsigned long long seq);
-
-/* Rows per batched statement: client_msg_ids per duplicate look-up and
- * messages per INSERT. */
-#define EIM__MY_CHUNK 16
 
 #endif

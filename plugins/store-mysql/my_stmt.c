@@ -1,5 +1,6 @@
 /* Prepared statements: their SQL, lazy preparation per connection, and
  * binding of parameters and result rows. No SQL is ever built from data. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "my_internal.h"
@@ -8,12 +9,6 @@
   "g.conversation_id, g.seq, g.sender, g.client_msg_id, g.content_type, "     \
   "g.content, g.created_at"
 
-/* EIM__MY_CHUNK (16) placeholders or rows, for the batched statements. */
-#define Q4 "?, ?, ?, ?"
-#define Q16 Q4 ", " Q4 ", " Q4 ", " Q4
-#define ROW "(?, ?, ?, ?, ?, ?, ?)"
-#define ROW4 ROW ", " ROW ", " ROW ", " ROW
-#define ROW16 ROW4 ", " ROW4 ", " ROW4 ", " ROW4
 #define MSG_INSERT                                                            \
   "INSERT INTO messages (conversation_id, seq, sender, client_msg_id, "       \
   "content_type, content, created_at) VALUES "
@@ -50,9 +45,6 @@ static const char *const sql_text[EIM__ST_COUNT] = {
     [EIM__ST_MEMBER_INSERT] =
         "INSERT INTO members (conversation_id, user_id, read_seq, joined_at) "
         "VALUES (?, ?, 0, ?) ON DUPLICATE KEY UPDATE user_id = user_id",
-    [EIM__ST_MEMBER_READ_SEQ] =
-        "UPDATE members SET read_seq = GREATEST(read_seq, ?) "
-        "WHERE conversation_id = ? AND user_id = ?",
     [EIM__ST_MEMBERS_OF] =
         "SELECT user_id FROM members WHERE conversation_id = ? ORDER BY id",
     [EIM__ST_MEMBERS_OR_NONE] =
@@ -62,18 +54,6 @@ static const char *const sql_text[EIM__ST_COUNT] = {
         "SELECT DISTINCT o.user_id FROM members m JOIN members o "
         "ON o.conversation_id = m.conversation_id WHERE m.user_id = ? "
         "AND o.user_id <> ? ORDER BY o.user_id",
-    /* No row: the sender is no member. One row of NULLs: a member with
-     * none of these client_msg_ids stored. */
-    [EIM__ST_MSG_BY_CLIENT_IDS] =
-        "SELECT " MSG_COLS " FROM members mb LEFT JOIN messages g "
-        "ON g.conversation_id = mb.conversation_id AND g.sender = mb.user_id "
-        "AND g.client_msg_id IN (" Q16 ") "
-        "WHERE mb.conversation_id = ? AND mb.user_id = ?",
-    [EIM__ST_MSG_BUMP_SEQ] =
-        "UPDATE conversations SET max_seq = LAST_INSERT_ID(max_seq + ?), "
-        "last_activity = ? WHERE id = ?",
-    [EIM__ST_MSG_INSERT] = MSG_INSERT ROW,
-    [EIM__ST_MSG_INSERT_CHUNK] = MSG_INSERT ROW16,
     [EIM__ST_MSG_BY_SEQ] =
         "SELECT " MSG_COLS " FROM messages g WHERE g.conversation_id = ? AND g.seq = ?",
     [EIM__ST_MSG_AFTER] =
@@ -94,19 +74,122 @@ static const char *const sql_text[EIM__ST_COUNT] = {
         "ON m.conversation_id = c.id AND m.user_id = ? WHERE c.id = ?",
 };
 
-#define MAX_BINDS (7 * EIM__MY_CHUNK)
+/* A sized statement's text: its parts in order, each either once (sep
+ * NULL) or repeated once per row, joined by sep. */
+typedef struct sized_part {
+  const char *text;
+  const char *sep;
+} sized_part;
+
+#define SIZED_PARTS 7
+
+/* The look-ups name their unique key: the optimiser may otherwise take
+ * the primary key's conversation prefix and scan a whole conversation. */
+static const struct {
+  int padded; /* rows rounded up to a power of two, the rest bound NULL */
+  sized_part parts[SIZED_PARTS];
+} sized[EIM__SZ_COUNT] = {
+    /* Rows are locked in key order, whatever order the keys come in, so
+     * batches over the same conversations queue rather than deadlock. */
+    [EIM__SZ_CONV_LOCK] = {1,
+                           {{"SELECT id, max_seq FROM conversations WHERE id IN (", NULL},
+                            {"?", ", "},
+                            {") ORDER BY id FOR UPDATE", NULL}}},
+    [EIM__SZ_MEMBERS_ARE] = {1,
+                             {{"SELECT conversation_id, user_id FROM members "
+                               "FORCE INDEX (uq_members) WHERE ",
+                               NULL},
+                              {"(conversation_id = ? AND user_id = ?)", " OR "}}},
+    [EIM__SZ_MSG_FIND] = {1,
+                          {{"SELECT " MSG_COLS " FROM messages g "
+                            "FORCE INDEX (uq_messages_client) WHERE ",
+                            NULL},
+                           {"(g.conversation_id = ? AND g.sender = ? "
+                            "AND g.client_msg_id = ?)",
+                            " OR "}}},
+    [EIM__SZ_CONV_SET_SEQ] = {1,
+                              {{"UPDATE conversations SET max_seq = CASE id", NULL},
+                               {" WHEN ? THEN ?", ""},
+                               {" ELSE max_seq END, last_activity = CASE id", NULL},
+                               {" WHEN ? THEN ?", ""},
+                               {" ELSE last_activity END WHERE id IN (", NULL},
+                               {"?", ", "},
+                               {")", NULL}}},
+    [EIM__SZ_MSG_INSERT] = {0,
+                            {{MSG_INSERT, NULL}, {"(?, ?, ?, ?, ?, ?, ?)", ", "}}},
+    [EIM__SZ_READ_SEQ] = {1,
+                          {{"UPDATE members FORCE INDEX (uq_members) "
+                            "SET read_seq = GREATEST(read_seq, CASE",
+                            NULL},
+                           {" WHEN conversation_id = ? AND user_id = ? THEN ?", ""},
+                           {" ELSE read_seq END) WHERE ", NULL},
+                           {"(conversation_id = ? AND user_id = ?)", " OR "}}},
+};
+
+eim__my_stmt_id eim__my_sized(eim__my_sized_kind kind, size_t n, size_t *rows) {
+  size_t r = n;
+
+  if (sized[kind].padded)
+    for (r = 1; r < n; r *= 2)
+      ;
+  *rows = r;
+  return (eim__my_stmt_id)(EIM__ST_COUNT + (size_t)kind * EIM__MY_ROWS + r - 1);
+}
+
+/* The text of statement id, malloc'd for a sized one (then *owned). */
+static const char *stmt_text(eim__my_stmt_id id, char **owned) {
+  size_t kind, rows, len = 1, i, r;
+  const sized_part *p;
+  char *buf, *w;
+
+  *owned = NULL;
+  if (id < EIM__ST_COUNT)
+    return sql_text[id];
+  kind = (id - EIM__ST_COUNT) / EIM__MY_ROWS;
+  rows = (id - EIM__ST_COUNT) % EIM__MY_ROWS + 1;
+  p = sized[kind].parts;
+  for (i = 0; i < SIZED_PARTS && p[i].text != NULL; i++)
+    len += p[i].sep == NULL ? strlen(p[i].text)
+                            : rows * (strlen(p[i].text) + strlen(p[i].sep));
+  buf = malloc(len);
+  if (buf == NULL)
+    return NULL;
+  w = buf;
+  for (i = 0; i < SIZED_PARTS && p[i].text != NULL; i++) {
+    for (r = 0; r < (p[i].sep == NULL ? 1 : rows); r++) {
+      if (r > 0)
+        w = stpcpy(w, p[i].sep);
+      w = stpcpy(w, p[i].text);
+    }
+  }
+  *owned = buf;
+  return buf;
+}
+
+/* Result columns fetched at most: a message row. */
+#define MAX_COLS 16
 
 static int stmt_get(eim__my_conn *c, eim__my_stmt_id id, MYSQL_STMT **out,
                     eim_err *err) {
   MYSQL_STMT *st = c->stmts[id];
+  const char *sql;
+  char *owned;
   int rc;
 
   if (st == NULL) {
+    sql = stmt_text(id, &owned);
+    if (sql == NULL)
+      return eim_err_set(err, EIM_ENOMEM, "out of memory");
     st = mysql_stmt_init(c->db);
-    if (st == NULL)
+    if (st == NULL) {
+      free(owned);
       return eim__my_fail(c, NULL, "mysql_stmt_init", err);
-    if (mysql_stmt_prepare(st, sql_text[id], strlen(sql_text[id])) != 0) {
-      rc = eim__my_fail(c, st, "prepare", err);
+    }
+    rc = mysql_stmt_prepare(st, sql, strlen(sql)) != 0
+             ? eim__my_fail(c, st, "prepare", err)
+             : EIM_OK;
+    free(owned);
+    if (rc != EIM_OK) {
       mysql_stmt_close(st);
       return rc;
     }
@@ -118,19 +201,19 @@ static int stmt_get(eim__my_conn *c, eim__my_stmt_id id, MYSQL_STMT **out,
 
 int eim__my_exec(eim__my_conn *c, eim__my_stmt_id id, const eim__my_val *params,
                  size_t nparams, eim_err *err) {
-  MYSQL_BIND b[MAX_BINDS];
-  long long ints[MAX_BINDS];
-  unsigned long lens[MAX_BINDS];
+  MYSQL_BIND *b = c->binds;
+  long long *ints = c->ints;
+  unsigned long *lens = c->lens;
   MYSQL_STMT *st = NULL;
   size_t i;
   int rc;
 
-  if (nparams > MAX_BINDS)
+  if (nparams > EIM__MY_MAX_PARAMS)
     return eim_err_set(err, EIM_EINTERNAL, "too many parameters");
   rc = stmt_get(c, id, &st, err);
   if (rc != EIM_OK)
     return rc;
-  memset(b, 0, sizeof b);
+  memset(b, 0, nparams * sizeof *b);
   for (i = 0; i < nparams; i++) {
     if (params[i].type == EIM__MY_I64) {
       ints[i] = params[i].i;
@@ -157,12 +240,12 @@ int eim__my_exec(eim__my_conn *c, eim__my_stmt_id id, const eim__my_val *params,
 int eim__my_next(eim__my_conn *c, eim__my_stmt_id id, eim__my_val *cols,
                  size_t ncols, eim_arena *a, eim_err *err) {
   MYSQL_STMT *st = c->stmts[id];
-  MYSQL_BIND b[MAX_BINDS];
+  MYSQL_BIND b[MAX_COLS];
   char *buf;
   size_t i;
   int rc;
 
-  if (st == NULL || ncols > MAX_BINDS)
+  if (st == NULL || ncols > MAX_COLS)
     return eim_err_set(err, EIM_EINTERNAL, "fetch without a result");
   /* Strings are bound with no buffer: fetch reports their lengths (and
    * MYSQL_DATA_TRUNCATED), then each is fetched into an arena buffer of
@@ -233,7 +316,7 @@ unsigned long long eim__my_insert_id(eim__my_conn *c, eim__my_stmt_id id) {
 void eim__my_stmts_close(eim__my_conn *c) {
   size_t i;
 
-  for (i = 0; i < EIM__ST_COUNT; i++) {
+  for (i = 0; i < EIM__ST_ALL; i++) {
     if (c->stmts[i] != NULL)
       mysql_stmt_close(c->stmts[i]);
     c->stmts[i] = NULL;

@@ -337,6 +337,78 @@ static void test_messages(void *conn) {
   th_arena_free(a);
 }
 
+#define WIDE 150 /* conversations in one batch: three statement chunks */
+
+/* One batch over WIDE conversations, in no key order, mixing new messages,
+ * repeats inside the batch, a non-member and an unknown conversation; then
+ * the same batch again, all retries. Per conversation, seqs follow batch
+ * order. */
+static void test_wide_batch(void *conn) {
+  static eim_msg b[4 * WIDE + 1], first[4 * WIDE + 1];
+  static const char *const cmid[4] = {"w-a", "w-a", "w-a", "w-b"};
+  eim_arena *a = th_arena_new();
+  const char *u1 = th_user(&P, conn, a, "w1"), *u2 = th_user(&P, conn, a, "w2");
+  const char *u3 = th_user(&P, conn, a, "w3");
+  const char *g[WIDE], *even[1] = {u2}, *odd[1] = {u3};
+  size_t r, j, i, n = 0;
+  int pass, member, ok;
+  eim_err err = {0};
+  eim_conv cv;
+  eim_msg *m;
+
+  for (i = 0; i < WIDE; i++)
+    g[i] = th_group(&P, conn, a, u1, i % 2 ? odd : even, 1);
+  for (r = 0; r < 4; r++)
+    for (j = 0; j < WIDE; j++)
+      b[n++] = (eim_msg){.conversation_id = g[j * 7 % WIDE],
+                         .sender = r == 1 ? u2 : u1, .client_msg_id = cmid[r],
+                         .content = cmid[r], .content_len = 3,
+                         .created_at = 5000 + (int64_t)r};
+  b[n++] = (eim_msg){.conversation_id = "c999999999999", .sender = u1,
+                     .client_msg_id = "w-a", .content = "x", .content_len = 1};
+  memcpy(first, b, sizeof b);
+  for (pass = 0; pass < 2; pass++) {
+    memcpy(b, first, sizeof b);
+    TH_OK(P.ops->append(conn, b, n, a, &err), &err);
+    for (i = 0, ok = 1; i + 1 < n; i++) {
+      m = &b[i];
+      r = i / WIDE;
+      member = (i % WIDE) * 7 % WIDE % 2 == 0;
+      if (r == 1 && !member)
+        ok &= m->status == EIM_ENOTFOUND && m->seq == 0;
+      else if (r == 3)
+        ok &= m->status == EIM_OK && m->seq == (member ? 3u : 2u) &&
+              m->duplicate == pass;
+      else if (r == 1)
+        ok &= m->status == EIM_OK && m->seq == 2 && m->duplicate == pass;
+      else /* the first send, and its repeat */
+        ok &= m->status == EIM_OK && m->seq == 1 && m->duplicate == (pass || r == 2);
+      TH_CHECK(ok, "wide batch pass %d message %zu: status %d seq %llu dup %d", pass,
+               i, m->status, (unsigned long long)m->seq, m->duplicate);
+      if (!ok)
+        break;
+    }
+    TH_CHECK(b[n - 1].status == EIM_ENOTFOUND, "wide batch: unknown conversation %d",
+             b[n - 1].status);
+    TH_CHECK(strcmp(b[2 * WIDE].msg_id, b[0].msg_id) == 0 &&
+                 b[2 * WIDE].created_at == 5000,
+             "wide batch: a repeat answers with the first message");
+  }
+  for (i = 0; i < WIDE; i++) {
+    TH_OK(P.ops->conv_get(conn, g[i], u1, &cv, a, &err), &err);
+    TH_CHECK(cv.max_seq == (i % 2 ? 2u : 3u) && cv.read_seq == cv.max_seq &&
+                 cv.last_activity == 5003,
+             "wide batch: conversation %zu max_seq %llu read_seq %llu", i,
+             (unsigned long long)cv.max_seq, (unsigned long long)cv.read_seq);
+    if (i % 2 == 0) {
+      TH_OK(P.ops->conv_get(conn, g[i], u2, &cv, a, &err), &err);
+      TH_CHECK(cv.read_seq == 2, "wide batch: u2's cursor in %zu at %llu", i,
+               (unsigned long long)cv.read_seq);
+    }
+  }
+  th_arena_free(a);
+}
+
 int th_main_basic(const char *plugin) {
   void *state = NULL, *conn;
 
@@ -348,6 +420,7 @@ int th_main_basic(const char *plugin) {
   test_users(conn);
   test_conversations(state, conn);
   test_messages(conn);
+  test_wide_batch(conn);
   P.ops->conn_close(state, conn);
   P.desc->fini(state);
   printf("store-mysql.basic: %s\n", th_failures ? "FAILED" : "passed");
