@@ -2,7 +2,6 @@
  * loaded before the 101 so presence is right from the first frame), the
  * request dispatcher (envelope, rate limit, per-type handlers), and closing.
  * Every request gets exactly one reply: `<type>.ack` or `error`. */
-#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,111 +159,36 @@ static void with_membership(wsreq *r, void (*next)(wsreq *r)) {
 
 /* --- conversation.chat -------------------------------------------------- */
 
-/* The chat ack is the one reply sent for every stored message, so it is
- * written straight into a buffer rather than built as a cJSON tree and
- * printed (a dozen allocations, and numbers printed by sprintf and checked
- * by sscanf). The bytes are the ones cJSON_PrintUnformatted gives. */
-
-/* Length of s (n bytes) as a JSON string body, escaped as cJSON does. */
-static size_t esc_len(const char *s, size_t n) {
-  size_t len = 0;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char ch = (unsigned char)s[i];
-    if (ch == '"' || ch == '\\' || ch == '\b' || ch == '\f' || ch == '\n' || ch == '\r' ||
-        ch == '\t')
-      len += 2;
-    else if (ch < 32)
-      len += 6;
-    else
-      len++;
-  }
-  return len;
-}
-
-/* Writes "s" (quotes included) at p; returns the end. */
-static char *esc_put(char *p, const char *s, size_t n) {
-  static const char hex[] = "0123456789abcdef";
-  *p++ = '"';
-  for (size_t i = 0; i < n; i++) {
-    unsigned char ch = (unsigned char)s[i];
-    char e = 0;
-    switch (ch) {
-    case '"': e = '"'; break;
-    case '\\': e = '\\'; break;
-    case '\b': e = 'b'; break;
-    case '\f': e = 'f'; break;
-    case '\n': e = 'n'; break;
-    case '\r': e = 'r'; break;
-    case '\t': e = 't'; break;
-    default: break;
-    }
-    if (e) {
-      *p++ = '\\';
-      *p++ = e;
-    } else if (ch < 32) {
-      memcpy(p, "\\u00", 4);
-      p[4] = hex[ch >> 4];
-      p[5] = hex[ch & 15];
-      p += 6;
-    } else {
-      *p++ = (char)ch;
-    }
-  }
-  *p++ = '"';
-  return p;
-}
-
 /* {"type":"conversation.chat.ack","id":...,"data":{client_msg_id, msg_id,
- * seq, created_at, content}} to r's client. */
+ * seq, created_at, content}} to r's client. The ack is the one reply sent
+ * for every stored message, so it is printed straight from the message
+ * (eim_jbuf) rather than built as a cJSON tree first. */
 static void send_chat_ack(wsreq *r, const eim_msg *m) {
   eim_client *cl = r->cl;
   if (cl->ws == NULL) return;
-  char *idtext = NULL, idnum[32];
-  const char *idstr = NULL;
-  size_t idlen = 0;
-  if (r->id != NULL && cJSON_IsString(r->id)) {
-    idstr = r->id->valuestring;
-    idlen = esc_len(idstr, strlen(idstr)) + 2;
-  } else if (r->id != NULL && r->id->valuedouble == (double)r->id->valueint) {
-    idlen = (size_t)snprintf(idnum, sizeof idnum, "%d", r->id->valueint);
-    idstr = idnum;
-  } else if (r->id != NULL) {
-    idtext = cJSON_PrintUnformatted(r->id); /* fractions and big numbers, as cJSON does */
-    if (idtext == NULL) return;
-    idstr = idtext;
-    idlen = strlen(idtext);
-  }
-  size_t cmid_n = strlen(m->client_msg_id), mid_n = strlen(m->msg_id), content_n = strlen(m->content);
-  size_t need = 200 + strlen(r->type) + idlen + esc_len(m->client_msg_id, cmid_n) +
-                esc_len(m->msg_id, mid_n) + esc_len(m->content, content_n);
-  char small[1024];
-  char *buf = need <= sizeof small ? small : malloc(need);
-  if (buf == NULL) goto done;
-  char *p = buf;
-  p += sprintf(p, "{\"type\":\"%s.ack\"", r->type);
+  eim_jbuf b = {0};
+  eim_jbuf_raw(&b, "{\"type\":", 8);
+  eim_jbuf_str(&b, "conversation.chat.ack");
   if (r->id != NULL) {
-    memcpy(p, ",\"id\":", 6);
-    p += 6;
-    if (cJSON_IsString(r->id)) {
-      p = esc_put(p, idstr, strlen(idstr));
-    } else {
-      memcpy(p, idstr, idlen);
-      p += idlen;
-    }
+    eim_jbuf_raw(&b, ",\"id\":", 6);
+    eim_jbuf_value(&b, r->id);
   }
-  memcpy(p, ",\"data\":{\"client_msg_id\":", 25);
-  p = esc_put(p + 25, m->client_msg_id, cmid_n);
-  memcpy(p, ",\"msg_id\":", 10);
-  p = esc_put(p + 10, m->msg_id, mid_n);
-  p += sprintf(p, ",\"seq\":%" PRIu64 ",\"created_at\":%" PRId64 ",\"content\":", m->seq, m->created_at);
-  p = esc_put(p, m->content, content_n);
-  *p++ = '}';
-  *p++ = '}';
-  eim_client_send(cl, buf, (size_t)(p - buf));
+  eim_jbuf_raw(&b, ",\"data\":{\"client_msg_id\":", 25);
+  eim_jbuf_str(&b, m->client_msg_id);
+  eim_jbuf_raw(&b, ",\"msg_id\":", 10);
+  eim_jbuf_str(&b, m->msg_id);
+  eim_jbuf_raw(&b, ",\"seq\":", 7);
+  eim_jbuf_num(&b, (double)m->seq);
+  eim_jbuf_raw(&b, ",\"created_at\":", 14);
+  eim_jbuf_num(&b, (double)m->created_at);
+  eim_jbuf_raw(&b, ",\"content\":", 11);
+  eim_jbuf_str(&b, m->content);
+  eim_jbuf_raw(&b, "}}", 2);
+  char *text = eim_jbuf_finish(&b);
+  if (text == NULL) return;
+  eim_client_send(cl, text, strlen(text));
   eim_metrics_ack();
-  if (buf != small) free(buf);
-done:
-  cJSON_free(idtext);
+  cJSON_free(text);
 }
 
 static void chat_done(eim_job *j) {
