@@ -845,6 +845,10 @@ static void route_metrics(eim_http_conn *c) {
            "# TYPE exampleim_ws_bytes_total counter\n"
            "exampleim_ws_bytes_total{direction=\"in\"} %llu\n"
            "exampleim_ws_bytes_total{direction=\"out\"} %llu\n"
+           "# HELP exampleim_ws_parsers WebSockets holding a frame parser (about 8.5 KiB each; "
+           "freed a second after a connection's last input).\n"
+           "# TYPE exampleim_ws_parsers gauge\n"
+           "exampleim_ws_parsers %llu\n"
            "# HELP exampleim_online_users Users with at least one connection on this node.\n"
            "# TYPE exampleim_online_users gauge\n"
            "exampleim_online_users %zu\n"
@@ -863,7 +867,7 @@ static void route_metrics(eim_http_conn *c) {
            (unsigned long long)st.ws_closed_slow_total, (unsigned long long)st.http_requests_total,
            (unsigned long long)st.ws_messages_in_total, (unsigned long long)st.ws_messages_out_total,
            (unsigned long long)st.ws_bytes_in_total, (unsigned long long)st.ws_bytes_out_total,
-           eim_sess_count_users(), (unsigned long long)eim_workers_inflight(), eim_convc_count(),
+           (unsigned long long)st.ws_parsers, eim_sess_count_users(), (unsigned long long)eim_workers_inflight(), eim_convc_count(),
            (unsigned long long)eim_srv.convs_evicted);
   size_t len = 0;
   char *text = eim_metrics_render(extra, &len);

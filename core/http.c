@@ -1056,6 +1056,7 @@ static void on_connection(uv_stream_t *server, int status) {
   c->net = net;
   c->refs = 1;
   eim__list_init(&c->link);
+  eim__list_init(&c->wlink);
   if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
     c->flags |= EIM__F_CLOSED;
     uv_close((uv_handle_t *)&c->tcp, on_refused_closed);
@@ -1183,6 +1184,7 @@ int eim_net_start(uv_loop_t *loop, const char *host, int port, const eim_net_lim
   net->h = *h;
   for (int i = 0; i < EIM__L_COUNT; i++) eim__list_init(&net->lists[i]);
   eim__list_init(&net->resume);
+  eim__list_init(&net->parsers);
   uv_tcp_init(loop, &net->listener);
   uv_timer_init(loop, &net->sweep);
   uv_idle_init(loop, &net->kick);

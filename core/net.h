@@ -118,6 +118,7 @@ typedef struct eim_net_stats {
   uint64_t ws_bytes_in_total;
   uint64_t ws_bytes_out_total;
   uint64_t ws_closed_slow_total;  /* closed for a full send queue */
+  uint64_t ws_parsers;         /* WebSockets holding a frame parser (~8.5 KiB) now */
 } eim_net_stats;
 void eim_net_get_stats(const eim_net *net, eim_net_stats *out);
 

@@ -5,9 +5,9 @@
  * Memory model: one struct eim_http_conn per accepted socket, kept small
  * because 20,000 idle WebSockets must fit in a few KiB each. The HTTP state
  * (parser, request buffers) is a separate allocation freed on upgrade; the
- * wslay context exists only while a WebSocket has input in flight (see
- * ws.c); output is buffered only while the kernel refuses it. Reads go into
- * one loop-wide buffer.
+ * wslay context exists only while a WebSocket is sending (see ws.c); output
+ * is buffered only while the kernel refuses it. Reads go into one loop-wide
+ * buffer.
  *
  * Timeouts use no per-connection timer: each connection sits in one list of
  * its net, ordered by the time it entered it (ws: by last input), and one
@@ -44,6 +44,8 @@ static inline void eim__list_push(eim__link *h, eim__link *l) {
 /* A closing connection waits at most this long for the peer (lingering
  * close, WebSocket closing handshake) before the socket is closed. */
 #define EIM__CLOSE_GRACE_MS 1000
+/* A WebSocket's wslay context is kept this long after its last input. */
+#define EIM__PARSER_KEEP_MS 1000
 #define EIM__READ_BUF 65536
 
 /* Which list of the net a connection is in. */
@@ -108,6 +110,7 @@ struct eim_http_conn {
   eim__http *http;         /* NULL once upgraded */
   /* WebSocket state, unused before the upgrade. */
   wslay_event_context_ptr wslay;
+  eim__link wlink;         /* in net->parsers while wslay is set */
   void *user_data;
   uint64_t id;
   uint64_t last_ping;
@@ -138,6 +141,7 @@ struct eim_net {
   void *done_arg;
   eim__link lists[EIM__L_COUNT];
   eim__link resume;         /* eim__http waiting to parse their next request */
+  eim__link parsers;        /* WebSockets holding a wslay context, by last input */
   eim_http_conn **dirty;    /* connections with output to flush (each holds a ref) */
   size_t ndirty, dirty_cap;
   eim_http_conn **held;     /* output waiting for net->coalesce (each holds a ref) */

@@ -4,10 +4,12 @@
  * wslay parses what clients send: frame headers, unmasking, the refusal of
  * unmasked frames, fragments, UTF-8 of text, control frames, the message
  * size limit (close 1009) and its replies (pong, the close echo). A wslay
- * context costs about 8.5 KiB, so it exists only while a connection has
- * input in flight: it is created when bytes arrive and freed as soon as
- * every byte given to it belongs to a complete frame and no fragmented
- * message is open. Idle sessions thus hold no parser at all.
+ * context costs about 8.5 KiB, so it exists only while a connection is
+ * sending: it is created when bytes arrive, kept while more keep coming
+ * (creating one per read cost a calloc and a free of 8.5 KiB each time),
+ * and freed by the sweep once the connection sent nothing for
+ * EIM__PARSER_KEEP_MS and every byte given to it belongs to a complete
+ * frame. Idle sessions thus hold no parser at all.
  *
  * What the server sends is framed here, straight into the connection's
  * output buffer: server frames are unmasked, so a frame is a 2-10 byte
@@ -33,6 +35,8 @@
 
 static void ws_ctx_free(eim_http_conn *c) {
   if (c->wslay == NULL) return;
+  eim__list_remove(&c->wlink);
+  c->net->stats.ws_parsers--;
   if (!wslay_event_get_read_enabled(c->wslay)) c->flags |= EIM__W_READ_DONE;
   wslay_event_context_free(c->wslay);
   c->wslay = NULL;
@@ -145,9 +149,6 @@ static void ws_after_wslay(eim_http_conn *c, int r) {
     /* Our close is out (or wslay's, for a protocol error or an echo): what
      * is left is the peer's close or its EOF, or the grace period. */
     if ((c->flags & EIM__W_CLOSE_RCVD) || !wslay_event_get_read_enabled(c->wslay)) ws_ctx_free(c);
-  } else if (!(c->flags & (EIM__W_FRAME_OPEN | EIM__W_FRAG_OPEN)) && c->rx_fed == c->rx_framed &&
-             wslay_event_get_queued_msg_count(c->wslay) == 0) {
-    ws_ctx_free(c);
   }
   if (wslay_wrote || (c->flags & EIM__W_CLOSE_SENT)) eim__conn_flush(c);
   if (c->flags & EIM__F_CLOSED) return;
@@ -177,7 +178,11 @@ void eim__ws_on_read(eim_http_conn *c, const char *data, size_t len) {
     }
     wslay_event_config_set_max_recv_msg_length(c->wslay, net->lim.max_frame_bytes);
     c->rx_fed = c->rx_framed = 0;
+    net->stats.ws_parsers++;
   }
+  /* Most recent input last, for the sweep. */
+  eim__list_remove(&c->wlink);
+  eim__list_push(&net->parsers, &c->wlink);
   if (!wslay_event_get_read_enabled(c->wslay)) return;
   c->in = (const uint8_t *)data;
   c->in_len = len;
@@ -323,10 +328,34 @@ eim_ws *eim_ws_accept(eim_http_conn *c, const eim_http_req *req, void *user_data
 
 /* --- keep-alive ------------------------------------------------------------- */
 
+/* Whether c's wslay context holds nothing: no frame or fragmented message
+ * begun, every byte fed to it framed, nothing queued to send. */
+static int ws_ctx_empty(const eim_http_conn *c) {
+  return !(c->flags & (EIM__W_FRAME_OPEN | EIM__W_FRAG_OPEN | EIM__W_IN_WSLAY)) &&
+         c->rx_fed == c->rx_framed && wslay_event_get_queued_msg_count(c->wslay) == 0;
+}
+
+/* Frees the parsers of sessions quiet for EIM__PARSER_KEEP_MS. Sessions'
+ * marks (last input) grow along net->parsers; closing ones (no longer in
+ * the WebSocket list) have other marks and are just looked at. */
+static void ws_parsers_sweep(eim_net *net, uint64_t now) {
+  eim__link *head = &net->parsers;
+  for (eim__link *l = head->next; l != head;) {
+    eim_http_conn *c = EIM__CONTAINER(l, eim_http_conn, wlink);
+    l = l->next;
+    if (now - c->mark < EIM__PARSER_KEEP_MS) {
+      if (c->list == EIM__L_WS) break;
+      continue;
+    }
+    if (ws_ctx_empty(c)) ws_ctx_free(c);
+  }
+}
+
 void eim__ws_sweep(eim_net *net, uint64_t now) {
   static const uint8_t ping[2] = {0x80 | WSLAY_PING, 0};
   uint64_t every = net->lim.ws_ping_interval_ms, idle = net->lim.ws_idle_timeout_ms;
   uint64_t first = every && (every < idle || !idle) ? every : idle;
+  ws_parsers_sweep(net, now);
   if (first == 0) return;
   eim__link *head = &net->lists[EIM__L_WS];
   /* The list is ordered by last input, so only its quiet front is visited. */

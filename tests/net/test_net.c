@@ -642,8 +642,10 @@ static void test_websocket(void) {
   frame *f = malloc(sizeof *f);
   client *c = connect_client();
   ws_handshake(c);
+  CHECK(stats().ws_parsers == 0); /* none before the first frame */
   ws_send(c, 1, 1, "hello", 5, 1);
   CHECK(ws_recv(c, f) == 0 && f->opcode == 1 && f->fin && strcmp(f->data, "hello") == 0);
+  CHECK(stats().ws_parsers == 1); /* kept while the client sends */
 
   /* Fragments with a ping between them: a pong and the joined text. */
   ws_send(c, 0, 1, "hel", 3, 1);
@@ -765,6 +767,7 @@ static void test_websocket(void) {
 
   eim_net_stats st = stats();
   CHECK(st.ws_connections == 0);
+  CHECK(st.ws_parsers == 0);
   CHECK(st.ws_messages_in_total >= 6);
   free(f);
   printf("ok websocket: echo, fragments, ping/pong, close both ways, 1009, 1002, idle\n");
@@ -794,6 +797,16 @@ static void test_coalesce(void) {
   CHECK(ws_recv(c, f) == 0 && strcmp(f->data, "event-2") == 0);
   CHECK(ws_recv(c, f) == 0 && strcmp(f->data, "reply") == 0);
   CHECK(now_ms() - t0 < COALESCE_MS * 3 / 4);
+  /* The frame parser stays while the client sends and goes once it has been
+   * quiet for EIM__PARSER_KEEP_MS (this server sends no pings). */
+  CHECK(stats().ws_parsers == 1);
+  t0 = now_ms();
+  while (stats().ws_parsers != 0) {
+    CHECK(now_ms() - t0 < 5 * EIM__PARSER_KEEP_MS);
+    struct timespec nap = {0, 20 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+  }
+  CHECK(now_ms() - t0 >= EIM__PARSER_KEEP_MS / 2);
   /* Closing with events held: the close frame comes after them. */
   ws_send(c, 1, 1, "events 1", 8, 1);
   ws_send(c, 1, 1, "close", 5, 1);
