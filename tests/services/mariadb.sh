@@ -9,6 +9,8 @@
 # prints the MYSQL_* settings on stdout; running it again prints the same
 # settings. `down` shuts it down and waits for the process to exit;
 # `down --wipe` also deletes the folder (data and the generated password).
+# $EIM_MARIADB_ARGS, when set, is added to the server's options (word-split:
+# e.g. "--innodb-log-file-size=1G --innodb-buffer-pool-size=1G").
 set -euo pipefail
 
 base=${EIM_SERVICES_DIR:-/tmp/exampleim-services}/mariadb
@@ -71,7 +73,7 @@ start_server() {
     --pid-file="$pidfile" --log-error="$errlog" --port="$port" \
     --bind-address=127.0.0.1 --skip-name-resolve "${run_as[@]}" \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_bin \
-    --max-connections=500 </dev/null >/dev/null 2>&1 &
+    --max-connections=500 ${EIM_MARIADB_ARGS:-} </dev/null >/dev/null 2>&1 &
   pid=$!
   # Poll rather than sleep a fixed time: ready in about half a second, but a
   # cold disk or a busy machine can take longer.
