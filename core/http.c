@@ -193,8 +193,8 @@ static void net_handle_closed(eim_net *net) {
     }
   }
   free(net->ips);
-  free(net->dirty);
-  free(net->held);
+  free(net->dirty.v);
+  free(net->held.v);
   free(net);
   if (done != NULL) done(arg);
 }
@@ -401,31 +401,46 @@ int eim__conn_write(eim_http_conn *c, const uv_buf_t *bufs, unsigned nbufs) {
 static void on_kick(uv_idle_t *idle);
 static void on_coalesce(uv_timer_t *t);
 
-/* Adds c to a flush list of its net (net->dirty or net->held), marked with
- * flag and holding a reference. Returns 0, or -1 when out of memory. */
-static int flush_list_add(eim_http_conn ***list, size_t *n, size_t *cap, eim_http_conn *c,
-                          uint32_t flag) {
-  if (*n == *cap) {
-    size_t ncap = *cap ? *cap * 2 : 64;
-    eim_http_conn **d = realloc(*list, ncap * sizeof *d);
-    if (d == NULL) return -1;
-    *list = d;
-    *cap = ncap;
+/* Adds c to l, marked with flag and holding a reference. Returns 0, or -1
+ * when out of memory. */
+static int flush_list_add(eim__flush_list *l, eim_http_conn *c, uint32_t flag) {
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 64;
+    eim_http_conn **v = realloc(l->v, cap * sizeof *v);
+    if (v == NULL) return -1;
+    l->v = v;
+    l->cap = cap;
   }
   c->flags |= flag;
   c->refs++;
-  (*list)[(*n)++] = c;
+  l->v[l->n++] = c;
   return 0;
 }
 
-/* Flushes and releases the n connections of a flush list taken off its net
- * (flushing may add connections to the net's lists again). */
-static void flush_list_run(eim_http_conn **d, size_t n, uint32_t flag) {
-  for (size_t i = 0; i < n; i++) {
-    d[i]->flags &= ~flag;
-    eim__conn_flush(d[i]);
-    conn_unref(d[i]);
+/* Flushes and releases the connections of l. Flushing can add connections
+ * to l again (a drained HTTP answer resumes parsing): those stay for the
+ * next run. The array is kept for reuse. */
+static void flush_list_run(eim__flush_list *l, uint32_t flag) {
+  eim__flush_list taken = *l;
+  *l = (eim__flush_list){NULL, 0, 0};
+  for (size_t i = 0; i < taken.n; i++) {
+    taken.v[i]->flags &= ~flag;
+    eim__conn_flush(taken.v[i]);
+    conn_unref(taken.v[i]);
   }
+  if (l->v == NULL)
+    *l = (eim__flush_list){taken.v, 0, taken.cap};
+  else
+    free(taken.v);
+}
+
+/* Releases the connections of l without flushing them (the net closes). */
+static void flush_list_drop(eim__flush_list *l, uint32_t flag) {
+  for (size_t i = 0; i < l->n; i++) {
+    l->v[i]->flags &= ~flag;
+    conn_unref(l->v[i]);
+  }
+  l->n = 0;
 }
 
 /* Appends bufs to c's output. Returns 1 when they are to wait for a flush,
@@ -445,7 +460,7 @@ int eim__conn_write_later(eim_http_conn *c, const uv_buf_t *bufs, unsigned nbufs
   eim_net *net = c->net;
   int r = conn_append_bufs(c, bufs, nbufs);
   if (r <= 0 || (c->flags & EIM__F_DIRTY)) return r < 0 ? r : 0;
-  if (flush_list_add(&net->dirty, &net->ndirty, &net->dirty_cap, c, EIM__F_DIRTY) != 0) {
+  if (flush_list_add(&net->dirty, c, EIM__F_DIRTY) != 0) {
     eim__conn_flush(c);
     return 0;
   }
@@ -462,25 +477,14 @@ int eim__conn_write_coalesced(eim_http_conn *c, const uv_buf_t *bufs, unsigned n
     return eim__conn_write_later(c, bufs, nbufs);
   int r = conn_append_bufs(c, bufs, nbufs);
   if (r <= 0 || (c->flags & EIM__F_HELD)) return r < 0 ? r : 0;
-  if (flush_list_add(&net->held, &net->nheld, &net->held_cap, c, EIM__F_HELD) != 0)
-    return eim__conn_write_later(c, NULL, 0);
-  if (net->nheld == 1) uv_timer_start(&net->coalesce, on_coalesce, wait, 0);
+  if (flush_list_add(&net->held, c, EIM__F_HELD) != 0) return eim__conn_write_later(c, NULL, 0);
+  if (net->held.n == 1) uv_timer_start(&net->coalesce, on_coalesce, wait, 0);
   return 0;
 }
 
 static void on_coalesce(uv_timer_t *t) {
   eim_net *net = t->data;
-  size_t n = net->nheld;
-  eim_http_conn **d = net->held;
-  net->held = NULL;
-  net->nheld = net->held_cap = 0;
-  flush_list_run(d, n, EIM__F_HELD);
-  if (net->held == NULL) {
-    net->held = d;
-    net->held_cap = n;
-  } else {
-    free(d);
-  }
+  flush_list_run(&net->held, EIM__F_HELD);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
@@ -958,20 +962,9 @@ static void http_resume(eim_http_conn *c) {
 
 static void on_kick(uv_idle_t *idle) {
   eim_net *net = idle->data;
-  /* Flushing can dirty connections again (a drained HTTP answer resumes
-   * parsing): those wait for the next turn, which the idle handle makes
-   * come without blocking. */
-  size_t n = net->ndirty;
-  eim_http_conn **d = net->dirty;
-  net->dirty = NULL;
-  net->ndirty = net->dirty_cap = 0;
-  flush_list_run(d, n, EIM__F_DIRTY);
-  if (net->dirty == NULL) {
-    net->dirty = d;
-    net->dirty_cap = n;
-  } else {
-    free(d);
-  }
+  /* Connections dirtied again by flushing wait for the next turn, which
+   * the idle handle makes come without blocking. */
+  flush_list_run(&net->dirty, EIM__F_DIRTY);
   /* Resumes can queue new resumes of other connections, never of the one
    * just run (it is answered or waiting), so a snapshot bound is not needed:
    * the list only shrinks or moves on. */
@@ -980,7 +973,7 @@ static void on_kick(uv_idle_t *idle) {
     eim__list_remove(&h->rlink);
     http_resume(h->parser.data);
   }
-  if (net->ndirty == 0) uv_idle_stop(&net->kick);
+  if (net->dirty.n == 0) uv_idle_stop(&net->kick);
 }
 
 /* Parsing continues from the loop, not inside the caller (an application
@@ -1246,16 +1239,8 @@ void eim_net_close(eim_net *net, void (*done)(void *arg), void *arg) {
   uv_close((uv_handle_t *)&net->sweep, on_handle_closed);
   uv_close((uv_handle_t *)&net->kick, on_handle_closed);
   uv_close((uv_handle_t *)&net->coalesce, on_handle_closed);
-  for (size_t i = 0; i < net->ndirty; i++) {
-    net->dirty[i]->flags &= ~(uint32_t)EIM__F_DIRTY;
-    conn_unref(net->dirty[i]);
-  }
-  net->ndirty = 0;
-  for (size_t i = 0; i < net->nheld; i++) {
-    net->held[i]->flags &= ~(uint32_t)EIM__F_HELD;
-    conn_unref(net->held[i]);
-  }
-  net->nheld = 0;
+  flush_list_drop(&net->dirty, EIM__F_DIRTY);
+  flush_list_drop(&net->held, EIM__F_HELD);
   for (int i = 0; i < EIM__L_COUNT; i++)
     while (!eim__list_empty(&net->lists[i]))
       eim__conn_close(EIM__CONTAINER(net->lists[i].next, eim_http_conn, link));

@@ -16,30 +16,11 @@
 #ifndef EIM_NET_INTERNAL_H
 #define EIM_NET_INTERNAL_H
 
+#include "list.h"
 #include "net.h"
 
 #include <llhttp.h>
 #include <wslay/wslay.h>
-
-typedef struct eim__link {
-  struct eim__link *prev, *next;
-} eim__link;
-
-static inline void eim__list_init(eim__link *h) { h->prev = h->next = h; }
-static inline int eim__list_empty(const eim__link *h) { return h->next == h; }
-static inline void eim__list_remove(eim__link *l) {
-  l->prev->next = l->next;
-  l->next->prev = l->prev;
-  l->prev = l->next = l;
-}
-static inline void eim__list_push(eim__link *h, eim__link *l) {
-  l->prev = h->prev;
-  l->next = h;
-  h->prev->next = l;
-  h->prev = l;
-}
-
-#define EIM__CONTAINER(ptr, type, field) ((type *)(void *)((char *)(ptr) - offsetof(type, field)))
 
 /* A closing connection waits at most this long for the peer (lingering
  * close, WebSocket closing handshake) before the socket is closed. */
@@ -94,6 +75,13 @@ typedef struct eim__ip {
 
 typedef struct eim__http eim__http;
 
+/* Connections with output to write later, each holding a reference and
+ * marked with the list's flag (EIM__F_DIRTY or EIM__F_HELD). */
+typedef struct eim__flush_list {
+  eim_http_conn **v;
+  size_t n, cap;
+} eim__flush_list;
+
 struct eim_http_conn {
   uv_tcp_t tcp;
   eim_net *net;
@@ -142,10 +130,8 @@ struct eim_net {
   eim__link lists[EIM__L_COUNT];
   eim__link resume;         /* eim__http waiting to parse their next request */
   eim__link parsers;        /* WebSockets holding a wslay context, by last input */
-  eim_http_conn **dirty;    /* connections with output to flush (each holds a ref) */
-  size_t ndirty, dirty_cap;
-  eim_http_conn **held;     /* output waiting for net->coalesce (each holds a ref) */
-  size_t nheld, held_cap;
+  eim__flush_list dirty;    /* output to flush when the loop turn ends */
+  eim__flush_list held;     /* output waiting for net->coalesce */
   uint64_t next_ws_id;
   eim__ip **ips;            /* hash of peer addresses */
   size_t nips_buckets, nips;
