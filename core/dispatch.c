@@ -287,12 +287,10 @@ static void push_ack(wsreq *r, size_t delivered) {
 static void push_to_conversation(wsreq *r) {
   const char *text = r->event;
   const eim_convc *c = eim_hmap_get(&eim_srv.convs, r->conversation_id);
-  eim_usess *const *sess = c != NULL ? eim_convc_sessions(c) : NULL;
-  size_t len = strlen(text), delivered = 0;
-  for (size_t i = 0; c != NULL && i < c->n; i++) {
-    eim_usess *s = sess != NULL ? sess[i] : eim_sess_get(c->members[i]);
-    delivered += eim_send_to_sess(s, text, len, r->cl, EIM_M_EV_PUSH) +
-                 eim_cluster_remote_count(c->members[i]);
+  size_t delivered = 0;
+  if (c != NULL) {
+    delivered = eim_event_send_to_convc(c, text, strlen(text), r->cl, EIM_M_EV_PUSH);
+    for (size_t i = 0; i < c->n; i++) delivered += eim_cluster_remote_count(c->members[i]);
   }
   eim_cluster_to_members(r->conversation_id, text);
   push_ack(r, delivered);

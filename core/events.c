@@ -22,19 +22,23 @@ static char *wrap_event(const char *type, cJSON *data) {
   return eim_json_print(o);
 }
 
+size_t eim_event_send_to_convc(const eim_convc *c, const char *text, size_t len,
+                               const eim_client *except, eim_metric_event ev) {
+  /* Sending never attaches or detaches a session (a connection closed for a
+   * full queue goes away in a later callback), so the pointers stay valid
+   * for the whole loop; without them (out of memory) each is looked up. */
+  eim_usess *const *sess = eim_convc_sessions(c);
+  size_t n = 0;
+  for (size_t i = 0; i < c->n; i++)
+    n += eim_send_to_sess(sess != NULL ? sess[i] : eim_sess_get(c->members[i]), text, len, except,
+                          ev);
+  return n;
+}
+
 static void fanout_to_members(void *ctx, const eim_convc *c, int rc, const char *why) {
   fanout *f = ctx;
   if (rc == EIM_OK) {
-    /* Sending never attaches or detaches a session (a connection closed
-     * for a full queue goes away in a later callback), so the pointers stay
-     * valid for the whole loop. */
-    eim_usess *const *sess = eim_convc_sessions(c);
-    for (size_t i = 0; i < c->n; i++) {
-      if (sess != NULL)
-        eim_send_to_sess(sess[i], f->text, f->len, f->except, f->ev);
-      else
-        eim_send_to_user(c->members[i], f->text, f->len, f->except, f->ev);
-    }
+    eim_event_send_to_convc(c, f->text, f->len, f->except, f->ev);
   } else {
     EIM_LOG_W("msg=\"event not delivered\" reason=\"%s\"", why ? why : "?");
   }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "convcache.h"
 #include "exampleim/plugin.h"
 #include "sessions.h"
 
@@ -15,6 +16,10 @@
  * is known. */
 void eim_event_to_members(const char *conversation_id, char *text, const eim_client *except,
                           eim_metric_event ev);
+/* Writes text now to the connections of c's members on this node but
+ * `except`; returns how many it was written to. */
+size_t eim_event_send_to_convc(const eim_convc *c, const char *text, size_t len,
+                               const eim_client *except, eim_metric_event ev);
 /* conversation.chat to every member connection but `except`. */
 void eim_event_chat(const eim_msg *m, const eim_client *except);
 /* conversation.read receipt to every member connection but `except`. */
