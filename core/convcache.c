@@ -19,25 +19,13 @@ typedef struct {
   eim_id_list out;
 } load_job;
 
-/* Ready entries, most recently used at the head. */
-static eim_convc *lru_head, *lru_tail;
-
-static void lru_unlink(eim_convc *c) {
-  if (c->lru_prev) c->lru_prev->lru_next = c->lru_next;
-  else if (lru_head == c) lru_head = c->lru_next;
-  if (c->lru_next) c->lru_next->lru_prev = c->lru_prev;
-  else if (lru_tail == c) lru_tail = c->lru_prev;
-  c->lru_prev = c->lru_next = NULL;
-}
+/* Ready entries, least recently used first. */
+static eim__link lru = {&lru, &lru};
 
 /* Marks c (ready) as just used. */
 static void lru_touch(eim_convc *c) {
-  if (lru_head == c) return;
-  lru_unlink(c);
-  c->lru_next = lru_head;
-  if (lru_head) lru_head->lru_prev = c;
-  lru_head = c;
-  if (lru_tail == NULL) lru_tail = c;
+  eim__list_remove(&c->lru);
+  eim__list_push(&lru, &c->lru);
 }
 
 static void set_members(eim_convc *c, const char *const *members, size_t n) {
@@ -57,7 +45,7 @@ static void set_members(eim_convc *c, const char *const *members, size_t n) {
 }
 
 static void entry_free(eim_convc *c) {
-  lru_unlink(c);
+  eim__list_remove(&c->lru);
   for (size_t i = 0; i < c->n; i++) free(c->members[i]);
   free(c->members);
   free(c->sess);
@@ -68,6 +56,7 @@ static void entry_free(eim_convc *c) {
 static eim_convc *entry_new(const char *id) {
   eim_convc *c = calloc(1, sizeof *c);
   if (c == NULL) return NULL;
+  eim__list_init(&c->lru);
   c->id = strdup(id);
   if (c->id == NULL || eim_hmap_put(&eim_srv.convs, id, c) != 0) {
     free(c->id);
@@ -180,8 +169,8 @@ void eim_convc_put(const char *id, const char *const *members, size_t n) {
 size_t eim_convc_trim(size_t max) {
   size_t dropped = 0;
   /* Only ready entries are in the list: a loading one has waiters. */
-  while (eim_srv.convs.len > max && lru_tail != NULL) {
-    eim_convc *c = lru_tail;
+  while (eim_srv.convs.len > max && !eim__list_empty(&lru)) {
+    eim_convc *c = EIM__CONTAINER(lru.next, eim_convc, lru);
     eim_hmap_del(&eim_srv.convs, c->id);
     entry_free(c);
     dropped++;
@@ -202,6 +191,6 @@ void eim_convc_free_all(void) {
     }
     entry_free(c);
   }
-  lru_head = lru_tail = NULL;
+  eim__list_init(&lru);
   eim_hmap_free(&eim_srv.convs);
 }

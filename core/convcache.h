@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "exampleim/plugin.h"
+#include "list.h"
 #include "sessions.h"
 
 typedef struct eim_convc eim_convc;
@@ -26,7 +27,7 @@ struct eim_convc {
   uint64_t sess_gen;         /* eim_sess_generation() when sess was filled; 0: never */
   int ready;                 /* 0 while loading */
   struct convc_waiter *waiters;
-  struct eim_convc *lru_prev, *lru_next; /* ready entries, most recently used first */
+  eim__link lru;             /* ready entries, least recently used first */
 };
 
 /* Calls cb(ctx, c, EIM_OK) with the conversation's entry, at once when
