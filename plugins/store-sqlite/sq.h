@@ -15,11 +15,15 @@
 #define SQ_MAX_FIELD (64 * 1024)
 #define SQ_MAX_CONTENT (1024 * 1024)
 
+typedef struct sq_ckpt sq_ckpt;
+
 typedef struct sq_state {
   const eim_host *host;
   char *path;
   int busy_timeout_ms;
   int sync_full; /* 1: PRAGMA synchronous=FULL, 0: NORMAL */
+  int ckpt_pages; /* log frames that start a checkpoint (checkpoint_pages) */
+  sq_ckpt *ckpt;  /* the checkpoint thread, once started */
   /* Writers of this process queue here before BEGIN IMMEDIATE: SQLite's busy
    * handler polls with growing sleeps, a mutex hands the lock over at once. */
   pthread_mutex_t write_lock;
@@ -83,6 +87,12 @@ int sq__id_list(sq_conn *c, sqlite3_stmt *s, eim_arena *a, const char ***ids,
 #define SQ_VFS_NAME "eim-walgather"
 int sq__vfs_acquire(eim_err *err);
 void sq__vfs_release(void);
+
+/* sq_ckpt.c: checkpoints on a thread of their own. sq__wal_hook is every
+ * worker connection's sqlite3_wal_hook, with the sq_state as its argument. */
+int sq__ckpt_start(sq_state *st, eim_err *err);
+void sq__ckpt_stop(sq_state *st);
+int sq__wal_hook(void *st, sqlite3 *db, const char *name, int frames);
 
 /* sq_schema.c */
 int sq__migrate(sqlite3 *db, eim_err *err);

@@ -84,17 +84,11 @@ static const char *const sq_sql[SQ_NSTMT] = {
  * path. */
 int sq__open(sq_state *st, int create, sqlite3 **db, eim_err *err) {
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-  /* wal_autocheckpoint, FULL: SQLite's default, 1000 pages, checkpointed
-   * some 20 times a second at 10,000 appends/s (a commit writes a page per
-   * index per conversation in it), each copying the same hot pages and
-   * syncing the database file; 16,000 pages (64 MiB of log) does that a few
-   * times a second. NORMAL keeps 1000: its log is synced only by
-   * checkpoints, and syncing 64 MiB at once held the commit that ran the
-   * checkpoint for some 50 ms (p99 ack 45 ms at 5,000 appends/s).
-   * journal_size_limit gives the space back after a checkpoint. */
+  /* No autocheckpoint pragma: worker connections hand checkpoints to the
+   * thread of sq_ckpt.c (their WAL hook replaces SQLite's).
+   * journal_size_limit gives the log's space back after one. */
   const char *pragmas = st->sync_full
                             ? "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
-                              " PRAGMA wal_autocheckpoint = 16000;"
                               " PRAGMA journal_size_limit = 67108864;"
                             : "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
                               " PRAGMA journal_size_limit = 67108864;";

@@ -1,8 +1,9 @@
 /*
  * store-sqlite specifics the conformance kit cannot know about: options,
  * the default path, the schema version, reopening, a newer schema, busy
- * databases, acked messages surviving SIGKILL of the process, and committed
- * WAL writes visible to other connections in synchronous = full.
+ * databases, acked messages surviving SIGKILL of the process, committed
+ * WAL writes visible to other connections in synchronous = full, and
+ * checkpoints on the plugin's own thread.
  *
  * Usage: test_store_sqlite PATH/TO/store-sqlite.so
  */
@@ -87,6 +88,7 @@ static int test_options(void) {
                              {"colour", "blue", "store.conf", 7}};
   const eim_opt bad_sync[] = {{"synchronous", "sometimes", "store.conf", 4}};
   const eim_opt bad_busy[] = {{"busy_timeout_ms", "5s", "store.conf", 5}};
+  const eim_opt bad_ckpt[] = {{"checkpoint_pages", "99", "store.conf", 6}};
   const eim_opt twice[] = {{"path", path_in("a.db"), "store.conf", 1},
                            {"path", path_in("b.db"), "store.conf", 2}};
 
@@ -99,6 +101,9 @@ static int test_options(void) {
   CHECK(desc->init(&state, &host, bad_busy, 1, &err) == EIM_EINVAL &&
             strstr(err.msg, "store.conf:5"),
         "bad busy_timeout_ms: %s", err.msg);
+  CHECK(desc->init(&state, &host, bad_ckpt, 1, &err) == EIM_EINVAL &&
+            strstr(err.msg, "store.conf:6") && strstr(err.msg, "100"),
+        "bad checkpoint_pages: %s", err.msg);
   CHECK(desc->init(&state, &host, twice, 2, &err) == EIM_EINVAL &&
             strstr(err.msg, "store.conf:2"),
         "repeated key: %s", err.msg);
@@ -396,6 +401,105 @@ fail:
   return rc;
 }
 
+static long long file_size(const char *file) {
+  struct stat sb;
+
+  return stat(file, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* sq_ckpt.c, with checkpoint_pages = 100: the database file does not change
+ * while the log is below 100 frames, and once it is past them the file
+ * grows with no further commit (SQLite's own autocheckpoint would wait for
+ * 1,000 frames and a commit); under a stream of commits the log restarts,
+ * so it never grows past the 4 x 100 frames at which a commit copies it
+ * itself (it would reach some 3,000 frames without restarts); and every
+ * message is there, in a sound file. */
+static int test_checkpoint_thread(const char *sync) {
+  const eim_store_ops *o = desc->store;
+  char name[32], wal[300];
+  const char *file;
+  eim_arena *a = kit_arena_new();
+  eim_err err = {0};
+  void *state = NULL, *conn = NULL;
+  eim_user u;
+  eim_conv conv;
+  eim_msg batch[20];
+  char cmid[20][24];
+  int existed, rc = -1, sent = 0;
+  long long db_size, frame = 4096 + 24;
+  const long long wal_bound = 32 + (4 * 100 + 60) * frame;
+  const eim_opt opts[] = {{"path", NULL, "t.conf", 1},
+                          {"synchronous", sync, "t.conf", 2},
+                          {"checkpoint_pages", "100", "t.conf", 3}};
+  eim_opt o3[3];
+
+  snprintf(name, sizeof name, "ckpt-%s.db", sync);
+  file = path_in(name);
+  snprintf(wal, sizeof wal, "%s-wal", file);
+  memcpy(o3, opts, sizeof o3);
+  o3[0].value = file;
+  CHECK(desc->init(&state, &host, o3, 3, &err) == EIM_OK, "init: %s", err.msg);
+  CHECK(o->conn_open(state, &conn, &err) == EIM_OK, "conn_open: %s", err.msg);
+  CHECK(o->user_create(conn, "cleo", "h", 1, &u, a, &err) == EIM_OK, "user: %s", err.msg);
+  eim_conv_new req = {.type = EIM_CONV_GROUP, .name = "c", .creator = u.user_id,
+                      .created_at = 2};
+  CHECK(o->conv_create(conn, &req, &conv, &existed, a, &err) == EIM_OK, "conv: %s", err.msg);
+  db_size = file_size(file);
+  /* Distinct client ids spread the retry index over many pages, as
+   * random ones (UUIDs) do: a few commits fill 100 frames. */
+  for (int round = 0; file_size(wal) < 32 + 100 * frame; round++) {
+    CHECK(round < 1000, "the log stays at %lld bytes", file_size(wal));
+    CHECK(file_size(file) == db_size, "the database file changed at %d frames, before the "
+          "threshold", (int)((file_size(wal) - 32) / frame));
+    for (int i = 0; i < 20; i++) {
+      snprintf(cmid[i], sizeof cmid[i], "%08x-%d", (unsigned)(round * 2654435761u), i);
+      batch[i] = (eim_msg){.conversation_id = conv.conversation_id, .sender = u.user_id,
+                           .client_msg_id = cmid[i], .content_type = "text",
+                           .content = "hello", .content_len = 5, .created_at = 3};
+    }
+    CHECK(o->append(conn, batch, 20, a, &err) == EIM_OK, "append: %s", err.msg);
+    sent += 20;
+  }
+  /* No commit from here: only the thread can copy pages into the file. */
+  for (int waited = 0; file_size(file) == db_size; waited++) {
+    CHECK(waited < 10000, "no checkpoint in 10 s after the log passed 100 frames");
+    usleep(1000);
+  }
+  for (int round = 1000; round < 1600; round++) {
+    for (int i = 0; i < 20; i++) {
+      snprintf(cmid[i], sizeof cmid[i], "%08x-%d", (unsigned)(round * 2654435761u), i);
+      batch[i] = (eim_msg){.conversation_id = conv.conversation_id, .sender = u.user_id,
+                           .client_msg_id = cmid[i], .content_type = "text",
+                           .content = "hello", .content_len = 5, .created_at = 3};
+    }
+    CHECK(o->append(conn, batch, 20, a, &err) == EIM_OK, "append: %s", err.msg);
+    sent += 20;
+    CHECK(file_size(wal) <= wal_bound, "round %d: the log grew to %lld bytes, past %lld",
+          round, file_size(wal), wal_bound);
+  }
+  CHECK(sql_int(file, "SELECT count(*) FROM messages") == sent,
+        "a plain connection counts %d messages of %d", sql_int(file, "SELECT count(*) FROM messages"),
+        sent);
+  CHECK(sql_int(file, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'") == 1,
+        "integrity_check fails");
+  rc = 0;
+fail:
+  if (conn != NULL)
+    o->conn_close(state, conn);
+  if (state != NULL)
+    desc->fini(state);
+  kit_arena_free(a);
+  return rc;
+}
+
+static int test_checkpoint_thread_full(void) {
+  return test_checkpoint_thread("full");
+}
+
+static int test_checkpoint_thread_normal(void) {
+  return test_checkpoint_thread("normal");
+}
+
 int main(int argc, char **argv) {
   static const struct {
     const char *name;
@@ -409,6 +513,8 @@ int main(int argc, char **argv) {
       {"sigkill_keeps_acked_full", test_sigkill_full},
       {"sigkill_keeps_acked_normal", test_sigkill_normal},
       {"full_reads_through", test_full_reads_through},
+      {"checkpoint_thread_full", test_checkpoint_thread_full},
+      {"checkpoint_thread_normal", test_checkpoint_thread_normal},
   };
   eim_plugin_describe_fn describe;
   void *so;
