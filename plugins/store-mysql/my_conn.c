@@ -169,6 +169,8 @@ int eim__my_run(eim__my_conn *c, eim__my_op op, void *ctx, int idempotent,
       }
       return EIM_EUNAVAIL;
     }
+    if (rc == EIM__MY_AGAIN)
+      continue;
     if (rc == EIM__MY_RETRY || rc == EIM__MY_DUP) {
       if (++conflicts < MAX_CONFLICT_RETRIES) {
         h->counter_add(h, "mysql_conflict_retries_total", 1);

@@ -11,11 +11,14 @@
 
 /* Internal outcomes of one attempt, turned into EIM_* codes by eim__my_run:
  * the connection broke, the transaction must be retried (deadlock, lock wait
- * timeout), or a unique key was hit (the caller's retry finds the winner). */
+ * timeout), a unique key was hit (the caller's retry finds the winner), or
+ * the operation asks to be run again at once, another way (not a conflict:
+ * no back-off, not counted). */
 enum {
   EIM__MY_LOST = -1001,
   EIM__MY_RETRY = -1002,
-  EIM__MY_DUP = -1003
+  EIM__MY_DUP = -1003,
+  EIM__MY_AGAIN = -1004
 };
 
 /* Byte limits: indexed keys fit InnoDB's index entries; free-form strings

@@ -334,6 +334,28 @@ static void test_messages(void *conn) {
                list.items[1].nmembers == 2 && list.items[0].read_seq == 0 &&
                list.items[1].read_seq == 7,
            "conv_list order and contents");
+
+  /* New messages around a retry of a stored one: the first attempt inserts
+   * without looking client_msg_ids up, hits the unique key and runs again
+   * with the look-up; the new ones still get seqs 2 and 3, no gap. */
+  b[0] = (eim_msg){.conversation_id = g2, .sender = u1, .client_msg_id = "n1",
+                   .content = "n1", .content_len = 2, .created_at = 3001};
+  b[1] = (eim_msg){.conversation_id = g2, .sender = u1, .client_msg_id = "late",
+                   .content = "again", .content_len = 5, .created_at = 3002};
+  b[2] = (eim_msg){.conversation_id = g2, .sender = u1, .client_msg_id = "n2",
+                   .content = "n2", .content_len = 2, .created_at = 3003};
+  TH_OK(P.ops->append(conn, b, 3, a, &err), &err);
+  TH_CHECK(b[0].status == EIM_OK && b[0].seq == 2 && !b[0].duplicate &&
+               b[1].status == EIM_OK && b[1].seq == 1 && b[1].duplicate &&
+               b[1].content_len == 4 && memcmp(b[1].content, "late", 4) == 0 &&
+               b[2].status == EIM_OK && b[2].seq == 3 && !b[2].duplicate,
+           "new messages around a stored retry: seqs %llu %llu %llu, duplicate %d",
+           (unsigned long long)b[0].seq, (unsigned long long)b[1].seq,
+           (unsigned long long)b[2].seq, b[1].duplicate);
+  TH_OK(P.ops->history(conn, &(eim_history_q){.conversation_id = g2, .limit = 10}, &page,
+                       a, &err),
+        &err);
+  TH_CHECK(page.n == 3 && page.items[2].seq == 3, "g2 holds %zu messages", page.n);
   th_arena_free(a);
 }
 
