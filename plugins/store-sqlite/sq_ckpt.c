@@ -22,8 +22,9 @@
  * whole checkpoint.
  *
  * Bound: past SQ_CKPT_BEHIND times the threshold (the thread starved, or
- * another process holds the checkpoint lock) the committing worker copies
- * the whole log itself, as autocheckpoint would.
+ * another process checkpointing) every commit tries to copy the whole log
+ * itself, as autocheckpoint would, which works once the checkpoint lock is
+ * free.
  */
 #include "sq.h"
 
