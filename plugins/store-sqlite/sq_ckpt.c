@@ -18,8 +18,8 @@
  * writer's commits). So the first commit after the pass copies the rest, the
  * frames committed during it, in its WAL hook while its worker still holds
  * the write lock; no commit can come between that and the next writer,
- * which restarts the log. That costs the commit 1.5-5 ms instead of the
- * whole checkpoint.
+ * which restarts the log. That costs the commit 1.5-5 ms (up to 15 ms as the
+ * database grows) instead of the whole checkpoint.
  *
  * Bound: past SQ_CKPT_BEHIND times the threshold (the thread starved, or
  * another process checkpointing) every commit tries to copy the whole log
