@@ -66,7 +66,11 @@ typedef struct append_ctx {
   key *keys;
   size_t nkeys;
   size_t *todo;    /* scratch: places or indexes of one step */
-  int look_up;     /* look the client_msg_ids up before inserting */
+  /* Look the client_msg_ids up before inserting. Retries are rare, so the
+   * first attempt does not (one statement fewer, and the costliest for
+   * MariaDB: a three-column look-up per message); a duplicate key sends it
+   * round again with the look-up. */
+  int look_up;
   eim__my_val *p;  /* parameters of one statement */
   eim_arena *a;
 } append_ctx;
@@ -528,11 +532,6 @@ int eim__my_append(void *conn, eim_msg *batch, size_t n, eim_arena *a, eim_err *
       resend_safe = 0;
   }
   plan(&x);
-  /* Retries are rare: the first attempt inserts without looking the
-   * client_msg_ids up (one statement fewer, and the costliest for MariaDB:
-   * a three-column look-up per message), and a duplicate key sends it
-   * round again with the look-up. */
-  x.look_up = 0;
   /* Resending after a lost COMMIT is safe when every message carries a
    * client_msg_id: what was committed is found again as a duplicate. */
   rc = eim__my_run(conn, op_append, &x, resend_safe, err);
