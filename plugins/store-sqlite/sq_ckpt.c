@@ -149,14 +149,14 @@ int sq__wal_hook(void *arg, sqlite3 *db, const char *name, int frames) {
   sq_ckpt *k = st->ckpt;
   int finish;
 
-  if (k != NULL) {
-    if (frames < k->last_frames)
-      k->gen++;
-    k->last_frames = frames;
-  }
+  /* Only worker connections have this hook, opened after sq_init started
+   * the thread: k is never NULL here. */
+  if (frames < k->last_frames)
+    k->gen++;
+  k->last_frames = frames;
   if (frames < st->ckpt_pages)
     return SQLITE_OK;
-  if (k != NULL && frames < SQ_CKPT_BEHIND * st->ckpt_pages) {
+  if (frames < SQ_CKPT_BEHIND * st->ckpt_pages) {
     pthread_mutex_lock(&k->mu);
     finish = k->done && k->done_gen == k->gen;
     k->done = 0;
